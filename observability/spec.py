@@ -1,0 +1,356 @@
+"""The spec as written in observability.yaml, version v1: strict, typed, nothing inferred.
+
+Cross-references (a threshold, a metric, a receiver that must exist) are checked by
+`observability.lint`; this module checks only the shape of each value.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+SPEC_VERSION = "v1"
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
+Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
+
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise ValueError(f"'{value}' is not a duration such as 30s, 5m or 1h")
+    return value
+
+
+def _metric_name(value: str) -> str:
+    if not _METRIC_NAME.match(value):
+        raise ValueError(f"'{value}' is not a valid Prometheus metric name")
+    return value
+
+
+def _label_name(value: str) -> str:
+    if not _LABEL_NAME.match(value) or value.startswith("__"):
+        raise ValueError(f"'{value}' is not a valid label name")
+    return value
+
+
+def _identifier(value: str) -> str:
+    if not _IDENT.match(value):
+        raise ValueError(f"'{value}' must be lower_snake_case")
+    return value
+
+
+def _timestamp(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"'{value}' is not a timestamp such as 2026-02-21T02:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"'{value}' is not a timestamp such as 2026-02-21T02:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"'{value}' needs a time zone, for example a trailing Z for UTC")
+    return parsed
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+MetricName = Annotated[str, AfterValidator(_metric_name)]
+LabelName = Annotated[str, AfterValidator(_label_name)]
+Identifier = Annotated[str, AfterValidator(_identifier)]
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- metric catalogue -------------------------------------------------------
+
+
+class MetricSpec(Strict):
+    type: Literal["counter", "gauge", "histogram"]
+    help: str = Field(min_length=1)
+    labels: list[LabelName]
+    buckets: str | list[float] | None = None
+    source: Literal["exporter", "process", "recording"] = "exporter"
+
+
+# --- rules and their examples -----------------------------------------------
+
+
+class SampleExpectation(Strict):
+    labels: dict[LabelName, str]
+    value: float
+
+
+class RecordingExample(Strict):
+    name: str | None = None
+    series: dict[str, str] = Field(min_length=1)
+    at: Duration
+    interval: Duration = "1m"
+    expect: list[SampleExpectation]
+
+
+class RecordingRuleSpec(Strict):
+    record: MetricName
+    expr: str = Field(min_length=1)
+    labels: dict[LabelName, str] = {}
+    examples: list[RecordingExample] = []
+
+
+class FiringExpectation(Strict):
+    labels: dict[LabelName, str]
+    value: float
+    severity: Severity | None = None
+
+
+class AlertExample(Strict):
+    name: str | None = None
+    series: dict[str, str] = Field(min_length=1)
+    at: Duration
+    interval: Duration = "1m"
+    fires: list[FiringExpectation]
+
+
+class Escalation(Strict):
+    severity: Severity
+    thresholds: dict[str, str] = Field(min_length=1)
+
+
+class AlertSpec(Strict):
+    name: Identifier
+    severity: Severity
+    expr: str = Field(min_length=1)
+    for_: Duration = Field("0m", alias="for")
+    escalate: Escalation | None = None
+    labels: dict[LabelName, str] = {}
+    summary: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    runbook_url: str = Field(pattern=r"^https?://\S+$")
+    examples: list[AlertExample] = []
+
+
+# --- KPIs ---------------------------------------------------------------------
+
+
+class KpiTarget(Strict):
+    above: str | None = None
+    below: str | None = None
+    between: list[str] | None = Field(None, min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> KpiTarget:
+        if sum(v is not None for v in (self.above, self.below, self.between)) != 1:
+            raise ValueError("give exactly one of above, below or between")
+        return self
+
+
+class KpiSpec(Strict):
+    name: Identifier
+    title: str
+    measure: MetricName
+    unit: str
+    target: KpiTarget
+    alerts: list[str] = []
+
+
+# --- delivery -----------------------------------------------------------------
+
+
+class SeverityInfo(Strict):
+    color: str
+    response: str
+    notification: str
+
+
+_INLINE_SECRET = "secrets are never written in the spec: put the value in a file in the secrets directory and name that file with {field}_file"
+
+
+class SlackReceiver(Strict):
+    type: Literal["slack"]
+    channel: str = Field(pattern=r"^[#@]\S+$")
+    webhook_url_file: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: object) -> object:
+        if isinstance(data, dict) and ("webhook_url" in data or "api_url" in data):
+            raise ValueError(_INLINE_SECRET.format(field="webhook_url"))
+        return data
+
+
+class PagerDutyReceiver(Strict):
+    type: Literal["pagerduty"]
+    routing_key_file: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: object) -> object:
+        if isinstance(data, dict) and ("routing_key" in data or "service_key" in data):
+            raise ValueError(_INLINE_SECRET.format(field="routing_key"))
+        return data
+
+
+class LogReceiver(Strict):
+    type: Literal["log"]
+
+
+Receiver = Annotated[SlackReceiver | PagerDutyReceiver | LogReceiver, Field(discriminator="type")]
+
+
+class RouteSpec(Strict):
+    severity: Severity
+    receivers: list[str] = Field(min_length=1)
+    group_wait: Duration
+    group_interval: Duration
+    repeat_interval: Duration
+
+
+class RoutingSpec(Strict):
+    secrets_dir: str = Field(pattern=r"^/")
+    default_receiver: str
+    group_by: list[LabelName]
+    resolve_timeout: Duration = "5m"
+    routes: list[RouteSpec]
+
+
+class InhibitionSpec(Strict):
+    name: Identifier
+    source: dict[LabelName, list[str]] = Field(min_length=1)
+    target: dict[LabelName, list[str]] = Field(min_length=1)
+    equal: list[LabelName] = []
+
+
+class MaintenanceWindow(Strict):
+    name: Identifier
+    severities: list[Severity] = Field(min_length=1)
+    start: Timestamp
+    end: Timestamp
+    reason: str
+
+
+class SilenceSpec(Strict):
+    name: Identifier
+    matchers: dict[LabelName, str] = Field(min_length=1)
+    comment: str = Field(min_length=1)
+    created_by: str = "orchestrator-observability"
+    expires: Timestamp
+
+
+class SuppressionsSpec(Strict):
+    maintenance_windows: list[MaintenanceWindow] = []
+    silences: list[SilenceSpec] = []
+
+
+class ScrapeSpec(Strict):
+    job: str
+    target: str = Field(pattern=r"^[\w.-]+:\d+$")
+    metrics_path: str = Field("/metrics", pattern=r"^/")
+    interval: Duration
+    evaluation_interval: Duration
+    external_labels: dict[LabelName, str] = {}
+
+
+# --- runtime (§9), read by the exporter -------------------------------------------
+
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+
+
+class ExporterRuntime(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=1, le=65535)
+    path: str = Field("/metrics", pattern=r"^/")
+    max_series_per_metric: int = Field(1000, ge=1)
+
+
+class LogOutput(Strict):
+    type: Literal["file", "console"]
+    path: str | None = None
+    format: Literal["json", "pretty"]
+    level: LogLevel | None = None
+
+    @model_validator(mode="after")
+    def _file_has_path(self) -> LogOutput:
+        if self.type == "file" and not self.path:
+            raise ValueError("a file output needs a path")
+        return self
+
+
+class Rotation(Strict):
+    max_size_mb: float = Field(gt=0)
+    max_files: int = Field(ge=1)
+    compress: bool
+    retention_days: int = Field(ge=1)
+
+
+class LoggingRuntime(Strict):
+    level: LogLevel
+    outputs: list[LogOutput]
+    rotation: Rotation
+
+
+Rate = Annotated[float, Field(ge=0, le=1)]
+
+
+class AlwaysSample(Strict):
+    errors: bool = True
+    slower_than_seconds: float | None = None
+    critical_operations: bool = True
+
+
+class SamplingRule(Strict):
+    when: dict[str, str] = Field(min_length=1)
+    rate: Rate
+
+
+class Sampling(Strict):
+    default: Rate
+    parallel_operations: Rate | None = None
+    agent_tasks: Rate | None = None
+    always_sample: AlwaysSample = AlwaysSample()
+    rules: list[SamplingRule] = []
+
+
+class TracingRuntime(Strict):
+    enabled: bool
+    exporter: Literal["otlp", "file", "none"]
+    endpoint: str | None = None
+    sampling: Sampling
+
+
+class ExportRuntime(Strict):
+    formats: list[Literal["json", "csv", "prometheus"]]
+
+
+class RuntimeSpec(Strict):
+    exporter: ExporterRuntime = ExporterRuntime()
+    logging: LoggingRuntime
+    tracing: TracingRuntime
+    export: ExportRuntime
+
+
+# --- the whole document ---------------------------------------------------------
+
+
+class Spec(Strict):
+    version: Literal["v1"]
+    thresholds: dict[Identifier, float]
+    buckets: dict[Identifier, list[float]] = {}
+    metrics: dict[MetricName, MetricSpec] = Field(min_length=1)
+    recording_rules: list[RecordingRuleSpec] = []
+    alerts: list[AlertSpec]
+    kpis: list[KpiSpec] = []
+    severities: dict[Severity, SeverityInfo]
+    receivers: dict[Identifier, Receiver]
+    routing: RoutingSpec
+    inhibitions: list[InhibitionSpec] = []
+    suppressions: SuppressionsSpec = SuppressionsSpec()
+    scrape: ScrapeSpec
+    runtime: RuntimeSpec
+    # Room for the dashboards of the next issue.
+    dashboards: dict[str, object] = {}
