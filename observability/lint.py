@@ -10,7 +10,7 @@ import promql_parser as pp
 
 from . import gotemplate
 from .model import Alert, AlertRule, Example, Model, RecordingRule
-from .problems import Path, Problem
+from .problems import Path, Problem, format_path
 from .promql import Analysis, LabelSet, PromQLSyntaxError, analyse, parse
 
 # Labels whose values are unique per task or request: one series each would never end.
@@ -149,7 +149,7 @@ def _lint_alerts(model: Model, catalogue: _Catalogue) -> list[Problem]:
     watches_exporter = False
     for alert in model.alerts:
         if alert.name in first_seen:
-            problems.append(Problem(alert.path + ("name",), f"duplicate alert name '{alert.name}' (first defined at {_where(first_seen[alert.name])})"))
+            problems.append(Problem(alert.path + ("name",), f"duplicate alert name '{alert.name}' (first defined at {format_path(first_seen[alert.name])})"))
         first_seen.setdefault(alert.name, alert.path)
         for rule in alert.rules:
             analysis, found = _lint_expression(rule.expr, alert.path + ("expr",), catalogue, model)
@@ -236,6 +236,9 @@ def _lint_delivery(model: Model) -> list[Problem]:
         for i, name in enumerate(route.receivers):
             if name not in model.receivers:
                 problems.append(Problem(route.path + ("receivers", i), f"unknown receiver '{name}'" + _suggest(name, receivers)))
+    for severity in model.severity_info:
+        if severity not in routed:
+            problems.append(Problem(("severities", severity), f"severity {severity} has no route under routing.routes"))
     if model.routing.default_receiver not in model.receivers:
         problems.append(Problem(("routing", "default_receiver"), f"unknown receiver '{model.routing.default_receiver}'" + _suggest(model.routing.default_receiver, receivers)))
     for alert in model.alerts:
@@ -258,7 +261,7 @@ def _lint_delivery(model: Model) -> list[Problem]:
         if silence.expires <= now:
             problems.append(Problem(path + ("expires",), f"the silence expired on {silence.expires:%Y-%m-%d}; it will not be applied", "warning"))
     for window in model.windows:
-        if window.end <= now:
+        if window.end is not None and window.end <= now:
             problems.append(Problem(window.path + ("end",), f"the maintenance window ended on {window.end:%Y-%m-%d}; it mutes nothing any more", "warning"))
         for severity in window.severities:
             if severity not in routed:
@@ -284,7 +287,3 @@ def _lint_kpis(model: Model, catalogue: _Catalogue) -> list[Problem]:
     return problems
 
 
-def _where(path: Path) -> str:
-    from .problems import format_path
-
-    return format_path(path)

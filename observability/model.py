@@ -95,10 +95,14 @@ class Route:
 class Window:
     name: str
     severities: tuple[str, ...]
-    start: datetime
-    end: datetime
     reason: str
     path: Path
+    start: datetime | None = None
+    end: datetime | None = None
+    weekdays: tuple[str, ...] = ()
+    start_time: str = ""
+    end_time: str = ""
+    location: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ class Model:
     silences: tuple[s.SilenceSpec, ...]
     scrape: s.ScrapeSpec
     runtime: s.RuntimeSpec
-    severities: tuple[str, ...] = s.SEVERITIES
+    severity_info: dict[str, s.SeverityInfo]
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -203,9 +207,10 @@ def build_model(spec: s.Spec) -> tuple[Model, list[Problem]]:
     windows = []
     for i, w in enumerate(spec.suppressions.maintenance_windows):
         wpath = ("suppressions", "maintenance_windows", i)
-        if w.end <= w.start:
+        if w.start is not None and w.end is not None and w.end <= w.start:
             problems.append(Problem(wpath + ("end",), "the window ends before it starts"))
-        windows.append(Window(w.name, tuple(w.severities), w.start, w.end, w.reason, wpath))
+        windows.append(Window(w.name, tuple(w.severities), w.reason, wpath, w.start, w.end,
+                              tuple(w.weekdays or ()), w.start_time or "", w.end_time or "", w.location))
         for severity in w.severities:
             mutes.setdefault(severity, []).append(w.name)
     routes = tuple(
@@ -227,6 +232,7 @@ def build_model(spec: s.Spec) -> tuple[Model, list[Problem]]:
         silences=tuple(spec.suppressions.silences),
         scrape=spec.scrape,
         runtime=spec.runtime,
+        severity_info=dict(spec.severities),
         extra={"dashboards": spec.dashboards},
     )
     return model, problems

@@ -226,12 +226,34 @@ class InhibitionSpec(Strict):
     equal: list[LabelName] = []
 
 
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+
+
 class MaintenanceWindow(Strict):
+    """A one-off window (start, end) or a weekly one (weekdays, start_time, end_time)."""
+
     name: Identifier
     severities: list[Severity] = Field(min_length=1)
-    start: Timestamp
-    end: Timestamp
     reason: str
+    start: Timestamp | None = None
+    end: Timestamp | None = None
+    weekdays: list[Weekday] | None = Field(None, min_length=1)
+    start_time: ClockTime | None = None
+    end_time: ClockTime | None = None
+    location: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MaintenanceWindow:
+        once = (self.start, self.end)
+        weekly = (self.weekdays, self.start_time, self.end_time)
+        if all(v is not None for v in once) and all(v is None for v in weekly):
+            return self
+        if all(v is not None for v in weekly) and all(v is None for v in once):
+            if self.end_time <= self.start_time:
+                raise ValueError("end_time must be after start_time")
+            return self
+        raise ValueError("give either start and end, or weekdays, start_time and end_time")
 
 
 class SilenceSpec(Strict):

@@ -1,0 +1,129 @@
+"""The `orchestrator` command: generate, config validate, check, alerts silence apply."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from . import SPEC_FILE
+from .load import Loaded, load
+from .problems import SpecError
+
+EXIT_BAD_INPUT = 2
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def _load_or_exit(spec: Path) -> Loaded:
+    try:
+        loaded = load(spec, display_name=str(spec))
+    except SpecError as exc:
+        for line in exc.warnings:
+            err.print(line, markup=False, style="yellow")
+        for line in exc.lines:
+            err.print(line, markup=False, style="red")
+        err.print(f"{len(exc.lines)} error(s); nothing was written.", style="bold red")
+        sys.exit(EXIT_BAD_INPUT)
+    for line in loaded.warnings:
+        err.print(line, markup=False, style="yellow")
+    return loaded
+
+
+spec_option = click.option("--spec", "spec", type=click.Path(path_type=Path), default=SPEC_FILE,
+                           show_default=True, help="The spec to read.")
+
+
+@click.group()
+def main() -> None:
+    """Orchestrator observability as code: one spec, every config."""
+
+
+@main.command()
+@spec_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=".",
+              show_default=True, help="Directory the outputs are written under.")
+def generate(spec: Path, out_dir: Path) -> None:
+    """Render the spec into alert_rules/ and provisioning/."""
+    from generators import MANAGED, render_all
+
+    from .writer import write_outputs
+
+    loaded = _load_or_exit(spec)
+    documents = render_all(loaded.model)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    changed = write_outputs(out_dir, documents, MANAGED)
+    for path in changed:
+        out.print(f"  wrote {path}", markup=False)
+    out.print(f"{len(documents)} files from {spec}, {len(changed)} changed.", markup=False)
+
+
+@main.group()
+def config() -> None:
+    """Work with the spec."""
+
+
+@config.command("validate")
+@click.argument("spec", type=click.Path(path_type=Path), default=SPEC_FILE)
+def validate(spec: Path) -> None:
+    """Check the spec: schema, PromQL lint, cross-references. Exit 2 on errors."""
+    loaded = _load_or_exit(spec)
+    model = loaded.model
+    out.print(f"{spec}: valid ({len(model.metrics)} metrics, {len(model.recording_rules)} recording rules, "
+              f"{len(model.alerts)} alerts, {len(model.receivers)} receivers"
+              f"{f', {len(loaded.warnings)} warning(s)' if loaded.warnings else ''}).", markup=False)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=".",
+              show_default=True, help="Directory holding the generated outputs.")
+@spec_option
+def check(out_dir: Path, spec: Path) -> None:
+    """Validate the generated files with the real promtool and amtool."""
+    from .checks import run_all
+    from .tools import ToolMissing
+
+    loaded = _load_or_exit(spec)
+    try:
+        results = run_all(out_dir, loaded.model)
+    except ToolMissing as exc:
+        err.print(str(exc), markup=False, style="red")
+        sys.exit(EXIT_BAD_INPUT)
+    failed = 0
+    for result in results:
+        mark = "[green]ok[/green]  " if result.ok else "[red]FAIL[/red]"
+        out.print(f"{mark} {result.name}")
+        if not result.ok:
+            failed += 1
+            out.print(result.output.rstrip(), markup=False)
+    out.print(f"{len(results) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+@main.group()
+def alerts() -> None:
+    """Work with a running Alertmanager."""
+
+
+@alerts.group()
+def silence() -> None:
+    """Silences from the spec's suppressions."""
+
+
+@silence.command("apply")
+@click.option("--alertmanager-url", default="http://127.0.0.1:9093", show_default=True)
+@click.option("--file", "silences_file", type=click.Path(path_type=Path, dir_okay=False),
+              default="provisioning/alertmanager/silences.yml", show_default=True)
+def silence_apply(alertmanager_url: str, silences_file: Path) -> None:
+    """Create the generated silences on Alertmanager; running it again changes nothing."""
+    from .silences import SilenceError, apply_silences, read_silences
+
+    try:
+        outcomes = apply_silences(alertmanager_url, read_silences(silences_file))
+    except SilenceError as exc:
+        err.print(str(exc), markup=False, style="red")
+        sys.exit(1)
+    for outcome in outcomes:
+        out.print(f"{outcome.action:>9} {outcome.name} {outcome.silence_id or ''}".rstrip(), markup=False)

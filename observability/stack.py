@@ -1,0 +1,22 @@
+"""Names, ports and images of the monitoring stack, fixed in one place (DESIGN.md)."""
+
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+GRAFANA_PORT = 3000
+JAEGER_UI_PORT = 16686
+OTLP_GRPC_PORT = 4317
+OTLP_HTTP_PORT = 4318
+EXPORTER_PORT = 9464
+
+# Service host names inside docker compose.
+PROMETHEUS_HOST = "prometheus"
+ALERTMANAGER_HOST = "alertmanager"
+
+# Images pinned to the versions Debian ships promtool and amtool in, so the configs
+# validated here are read by the same versions in the stack.
+PROMETHEUS_IMAGE = "prom/prometheus:v2.42.0"
+ALERTMANAGER_IMAGE = "prom/alertmanager:v0.25.0"
+
+# Where the generated files sit inside the containers.
+PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
+ALERTMANAGER_CONFIG_DIR = "/etc/alertmanager"
