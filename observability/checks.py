@@ -25,7 +25,7 @@ def routing_table(model: Model) -> list[tuple[dict[str, str], list[str]]]:
     table = []
     for route in model.routes:
         table.append(({"severity": route.severity}, list(route.receivers)))
-        table.append(({"severity": route.severity, "alertname": "agent_error_spike", "agent_type": "Coder"},
+        table.append(({"severity": route.severity, "alertname": "any_alert", "agent": "Coder"},
                       list(route.receivers)))
     table.append(({"alertname": "unlabelled"}, [model.routing.default_receiver]))
     return table

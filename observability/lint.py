@@ -195,6 +195,9 @@ def _lint_alert_examples(alert: Alert, catalogue: _Catalogue) -> list[Problem]:
     if not (fires and quiet):
         problems.append(Problem(alert.path, f"alert '{alert.name}' needs an example where it fires and one where it stays quiet"))
     severities = {rule.severity for rule in alert.rules}
+    shown = {severity or alert.severity for example in alert.examples for _, _, severity in example.expect}
+    for severity in sorted(severities - shown):
+        problems.append(Problem(alert.path, f"alert '{alert.name}' needs an example where its {severity} rule fires"))
     for example in alert.examples:
         problems += _lint_example(example, catalogue)
         for i, (_, _, severity) in enumerate(example.expect):

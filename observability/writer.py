@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,8 +25,12 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+_CLOCK = re.compile(r"^\d+:\d+$")
+
+
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    # Quote clock times: YAML 1.1 readers may take 22:00 for a base-60 number.
+    style = "|" if "\n" in value else ("'" if _CLOCK.match(value) else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
