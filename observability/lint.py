@@ -19,7 +19,9 @@ PER_REQUEST_LABELS = frozenset({
     "parent_task", "parent_task_id", "batch_id", "user_id", "file_path", "path_name",
 })
 # Series Prometheus makes itself for every scrape target.
-BUILTIN_SERIES = {"up": frozenset({"job", "instance"})}
+BUILTIN_SERIES = {name: frozenset({"job", "instance"}) for name in (
+    "up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling",
+    "scrape_series_added")}
 # Functions that read a counter correctly; anything else sees its resets.
 COUNTER_FUNCTIONS = frozenset({"rate", "irate", "increase", "resets", "absent", "absent_over_time"})
 
