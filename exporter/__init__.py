@@ -1,0 +1,1 @@
+"""Runtime instrumentation the orchestrator imports: metrics, structured logs, correlation context."""
