@@ -1,0 +1,377 @@
+"""Structured logs (§2): one JSON object per line, the standard events, levels and outputs.
+
+A JSON line has exactly these keys, in this order (§2.1):
+
+    timestamp       UTC, ISO-8601 with milliseconds and Z: 2026-02-21T14:32:15.123Z
+    level           TRACE | DEBUG | INFO | WARN | ERROR | FATAL
+    correlation_id  \\
+    session_id       > passed explicitly, else from the current CorrelationContext, else null
+    component       the logger's component ("orchestrator") unless passed per line
+    agent           passed, else the context's agent, else null
+    model           passed, else null
+    event           the event name, or null for a plain message
+    message         the message, or null (`event()` without a message)
+    metadata        always an object: task_id and parent_task first (passed, else from the
+                    context; the key is left out when unknown), then every other field passed,
+                    in call order, then the contents of a `metadata={...}` argument; {} if none
+    duration_ms     passed, else null
+    tags            a list, [] when none
+
+So: a top-level field that is not known is null, `metadata` is never null and holds no null
+task_id/parent_task, `tags` is never null. Lines are written compact (`{"a":1,"b":2}`), one
+`json` encode and one write per line per output.
+
+Standard events (§2.3) go through `event(name, ...)`, which takes the level from the table and
+checks the required fields (a field is present when it is passed and not None, or, for
+session_id/correlation_id/task_id/parent_task/agent, set in the current context). When one is
+missing:
+
+- default: the line is still written at its level (an event is never lost) with
+  `metadata.missing_fields: [...]`, followed by a WARN line with event `log_contract_violation`
+  and `metadata: {violated_event, missing_fields}`. Nothing is checked for a line below the
+  configured level; it is dropped before anything is built.
+- `strict=True`: ValueError naming the event and the missing fields, whatever the level; nothing
+  is written.
+
+`log(level, message, event=...)` with a standard event name checks the same fields but keeps the
+caller's level. An unknown level or an unknown event name given to `event()` is a ValueError.
+
+Outputs come from `LoggingRuntime.outputs`: `type` picks where (file: the rotating writer of
+exporter/rotation.py on the expanded path, with `rotation`; console: stderr, or
+`streams["console"]`), `format` picks how (json: the line above; pretty: one readable line), and
+each output's threshold is its own `level` when given, else `LoggingRuntime.level`.
+
+Metrics hooks: `on_line(level)` is called once for each line written to at least one output;
+`on_write_error(output_type)` ("file" / "console") for each output whose write failed. A failed
+write never raises into the caller; the callbacks must not raise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+from observability.spec import LoggingRuntime, LogOutput
+
+from .context import CorrelationContext, current
+from .rotation import RotatingFileWriter
+
+LEVELS: dict[str, int] = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4, "FATAL": 5}
+
+STANDARD_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "session_start": ("INFO", ("session_id",)),
+    "session_end": ("INFO", ("session_id", "duration_ms")),
+    "task_created": ("DEBUG", ("task_id", "agent")),
+    "task_dispatched": ("INFO", ("task_id", "agent", "model")),
+    "task_started": ("INFO", ("task_id", "agent")),
+    "task_completed": ("INFO", ("task_id", "agent", "duration_ms")),
+    "task_failed": ("ERROR", ("task_id", "agent", "error_code")),
+    "task_retried": ("WARN", ("task_id", "agent", "retry_count")),
+    "agent_spawned": ("INFO", ("agent_type", "mode")),
+    "agent_shutdown": ("INFO", ("agent_type", "tasks_completed")),
+    "parallel_batch_start": ("INFO", ("batch_id", "task_count")),
+    "parallel_batch_end": ("INFO", ("batch_id", "success_count", "failed_count")),
+    "team_created": ("INFO", ("team_id", "member_count")),
+    "team_shutdown": ("INFO", ("team_id", "duration_ms")),
+    "mcp_tool_invoked": ("DEBUG", ("plugin", "tool_name")),
+    "alert_fired": ("WARN", ("alert_name", "severity")),
+}
+
+CONTRACT_VIOLATION = "log_contract_violation"
+
+# Fields a CorrelationContext can supply when the call does not.
+_CONTEXT_FIELDS = frozenset({"correlation_id", "session_id", "task_id", "parent_task", "agent"})
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+_encode = _ENCODER.encode
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and Z; a naive datetime is taken as UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}."
+            f"{moment.microsecond // 1000:03d}Z")
+
+
+def level_number(level: str) -> int:
+    try:
+        return LEVELS[level]
+    except KeyError:
+        raise ValueError(f"unknown log level {level!r}; expected one of {', '.join(LEVELS)}") from None
+
+
+@dataclass
+class _Output:
+    kind: str  # "file" | "console": the label of the write-error metric
+    threshold: int
+    pretty: bool
+    write: Callable[[str], None]
+    close: Callable[[], None]
+
+
+class StructuredLogger:
+    def __init__(
+        self,
+        config: LoggingRuntime,
+        *,
+        component: str = "orchestrator",
+        streams: dict[str, TextIO] | None = None,
+        on_line: Callable[[str], None] | None = None,
+        on_write_error: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        strict: bool = False,
+    ) -> None:
+        self._component = component
+        self._on_line = on_line
+        self._on_write_error = on_write_error
+        self._clock = clock
+        self._strict = strict
+        self._second: tuple[int, str] = (-1, "")  # the formatted current second, reused per line
+        self._outputs = tuple(self._open_output(o, config, streams or {}) for o in config.outputs)
+        # Checked first on every call, so that dropped lines cost one comparison.
+        self._min_level = min((o.threshold for o in self._outputs), default=len(LEVELS))
+
+    # -- public API -------------------------------------------------------------------------
+
+    def enabled(self, level: str) -> bool:
+        """Whether a line at `level` would reach any output (to skip costly field building)."""
+        return level_number(level) >= self._min_level
+
+    def event(self, name: str, message: str | None = None, **fields: Any) -> None:
+        try:
+            level, required = STANDARD_EVENTS[name]
+        except KeyError:
+            raise ValueError(
+                f"unknown standard event {name!r}; use log(level, message, event=...) for others"
+            ) from None
+        levelno = LEVELS[level]
+        if levelno < self._min_level and not self._strict:
+            return
+        self._checked(level, levelno, name, message, fields, required)
+
+    def log(self, level: str, message: str, *, event: str | None = None, **fields: Any) -> None:
+        levelno = LEVELS.get(level)
+        if levelno is None:
+            level_number(level)  # raises the ValueError naming it
+            return
+        if levelno < self._min_level and not self._strict:
+            return
+        standard = STANDARD_EVENTS.get(event) if event is not None else None
+        if standard is not None:
+            self._checked(level, levelno, event, message, fields, standard[1])
+        elif levelno >= self._min_level:
+            self._emit(level, levelno, event, message, fields, current(), ())
+
+    def trace(self, message: str, *, event: str | None = None, **fields: Any) -> None:
+        if self._min_level <= 0 or self._strict:
+            self.log("TRACE", message, event=event, **fields)
+
+    def debug(self, message: str, *, event: str | None = None, **fields: Any) -> None:
+        if self._min_level <= 1 or self._strict:
+            self.log("DEBUG", message, event=event, **fields)
+
+    def info(self, message: str, *, event: str | None = None, **fields: Any) -> None:
+        if self._min_level <= 2 or self._strict:
+            self.log("INFO", message, event=event, **fields)
+
+    def warn(self, message: str, *, event: str | None = None, **fields: Any) -> None:
+        if self._min_level <= 3 or self._strict:
+            self.log("WARN", message, event=event, **fields)
+
+    def error(self, message: str, *, event: str | None = None, **fields: Any) -> None:
+        if self._min_level <= 4 or self._strict:
+            self.log("ERROR", message, event=event, **fields)
+
+    def fatal(self, message: str, *, event: str | None = None, **fields: Any) -> None:
+        self.log("FATAL", message, event=event, **fields)
+
+    def close(self) -> None:
+        for output in self._outputs:
+            try:
+                output.close()
+            except Exception:  # noqa: BLE001 - closing must not raise into shutdown code
+                self._write_failed(output.kind)
+
+    # -- building and writing lines ---------------------------------------------------------
+
+    def _checked(self, level: str, levelno: int, event: str, message: str | None,
+                 fields: dict[str, Any], required: tuple[str, ...]) -> None:
+        context = current()
+        missing = _missing_fields(required, fields, context)
+        if missing and self._strict:
+            raise ValueError(f"event {event!r} is missing required field(s): {', '.join(missing)}")
+        if levelno < self._min_level:
+            return
+        self._emit(level, levelno, event, message, fields, context, missing)
+        if missing:
+            self._emit("WARN", LEVELS["WARN"], CONTRACT_VIOLATION,
+                       f"event {event} is missing required field(s): {', '.join(missing)}",
+                       {"violated_event": event, "missing_fields": list(missing)}, context, ())
+
+    def _emit(self, level: str, levelno: int, event: str | None, message: str | None,
+              fields: dict[str, Any], context: CorrelationContext | None,
+              missing: tuple[str, ...]) -> None:
+        pop = fields.pop
+        correlation_id = pop("correlation_id", None)
+        session_id = pop("session_id", None)
+        agent = pop("agent", None)
+        task_id = pop("task_id", None)
+        parent_task = pop("parent_task", None)
+        if context is not None:
+            correlation_id = correlation_id or context.correlation_id
+            session_id = session_id or context.session_id
+            agent = agent or context.agent
+            task_id = task_id or context.task_id
+            parent_task = parent_task or context.parent_task
+        component = pop("component", self._component)
+        model = pop("model", None)
+        duration_ms = pop("duration_ms", None)
+        tags = pop("tags", None)
+        extra = pop("metadata", None)
+
+        metadata: dict[str, Any] = {}
+        if task_id is not None:
+            metadata["task_id"] = task_id
+        if parent_task is not None:
+            metadata["parent_task"] = parent_task
+        if fields:
+            metadata.update(fields)
+        if extra:
+            metadata.update(extra)
+        if missing:
+            metadata["missing_fields"] = list(missing)
+
+        record = {
+            "timestamp": self._timestamp(),
+            "level": level,
+            "correlation_id": correlation_id,
+            "session_id": session_id,
+            "component": component,
+            "agent": agent,
+            "model": model,
+            "event": event,
+            "message": message,
+            "metadata": metadata,
+            "duration_ms": duration_ms,
+            "tags": list(tags) if tags else [],
+        }
+        json_line = pretty_line = None
+        written = False
+        for output in self._outputs:
+            if levelno < output.threshold:
+                continue
+            try:
+                if output.pretty:
+                    if pretty_line is None:
+                        pretty_line = format_pretty(record) + "\n"
+                    output.write(pretty_line)
+                else:
+                    if json_line is None:
+                        json_line = _json_line(record)
+                    output.write(json_line)
+                written = True
+            except Exception:  # noqa: BLE001 - a failed write is counted, never raised
+                self._write_failed(output.kind)
+        if written and self._on_line is not None:
+            self._on_line(level)
+
+    def _timestamp(self) -> str:
+        if self._clock is not None:
+            return format_timestamp(self._clock())
+        seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+        cached = self._second
+        if cached[0] != seconds:
+            cached = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+            self._second = cached
+        return f"{cached[1]}.{nanos // 1_000_000:03d}Z"
+
+    def _write_failed(self, kind: str) -> None:
+        if self._on_write_error is not None:
+            self._on_write_error(kind)
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    def _open_output(self, spec: LogOutput, config: LoggingRuntime,
+                     streams: dict[str, TextIO]) -> _Output:
+        threshold = level_number(spec.level or config.level)
+        pretty = spec.format == "pretty"
+        if spec.type == "file":
+            assert spec.path is not None  # LogOutput validates that a file output has a path
+            rotation = config.rotation
+            writer = RotatingFileWriter(
+                os.path.expanduser(spec.path),
+                max_size_mb=rotation.max_size_mb,
+                max_files=rotation.max_files,
+                compress=rotation.compress,
+                retention_days=rotation.retention_days,
+            )
+            return _Output("file", threshold, pretty, writer.write, writer.close)
+        stream = streams.get("console", sys.stderr)
+        lock = threading.Lock()
+
+        def write_console(text: str) -> None:
+            with lock:
+                stream.write(text)
+
+        return _Output("console", threshold, pretty, write_console, stream.flush)
+
+
+def _missing_fields(required: tuple[str, ...], fields: dict[str, Any],
+                    context: CorrelationContext | None) -> tuple[str, ...]:
+    missing: list[str] = []
+    for name in required:
+        if fields.get(name) is not None:
+            continue
+        if context is not None and name in _CONTEXT_FIELDS and getattr(context, name) is not None:
+            continue
+        extra = fields.get("metadata")
+        if isinstance(extra, dict) and extra.get(name) is not None:
+            continue
+        missing.append(name)
+    return tuple(missing)
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    try:
+        return _encode(record) + "\n"
+    except (TypeError, ValueError):
+        # A circular structure or a non-string key in metadata: keep the line, lose the structure.
+        record["metadata"] = {str(k): repr(v) for k, v in record["metadata"].items()}
+        return _encode(record) + "\n"
+
+
+def _pretty_value(value: Any) -> str:
+    if isinstance(value, str) and value and not any(c.isspace() or c in '"=' for c in value):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def format_pretty(record: dict[str, Any]) -> str:
+    """One readable line: `<time> <LEVEL> <component> <event>: <message> key=value ...`.
+
+    Keys follow in a fixed order: agent, model, duration_ms, the metadata, tags, then the
+    correlation and session ids (long, so last). Unknown (null/empty) values are left out.
+    """
+    head = f"{record['timestamp']} {record['level']:<5} {record['component']}"
+    message = record["message"]
+    if record["event"]:
+        head += f" {record['event']}:" if message else f" {record['event']}"
+    if message:
+        # The console line must stay one line, whatever the message holds.
+        head += " " + str(message).replace("\r", "\\r").replace("\n", "\\n")
+    pairs = [("agent", record["agent"]), ("model", record["model"]),
+             ("duration_ms", record["duration_ms"]), *record["metadata"].items()]
+    if record["tags"]:
+        pairs.append(("tags", ",".join(map(str, record["tags"]))))
+    pairs += [("correlation_id", record["correlation_id"]), ("session_id", record["session_id"])]
+    tail = " ".join(f"{key}={_pretty_value(value)}" for key, value in pairs if value is not None)
+    return f"{head} {tail}" if tail else head
