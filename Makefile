@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: generate validate check test test-fast system-tools bench clean
+.PHONY: generate validate check test test-fast system-tools grafana-schema up down bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ validate: $(STAMP)
 system-tools:
 	@scripts/install-system-tools.sh
 
-check: $(STAMP) system-tools
-	$(BIN)/orchestrator check
+# Grafana's own dashboard schema, from the pinned npm @grafana/schema (needs node and npm).
+grafana-schema:
+	@tools/grafana-schema/build.sh build/grafana-schema
+
+check: $(STAMP) system-tools grafana-schema
+	$(BIN)/orchestrator check --grafana-schema build/grafana-schema
 
 test: $(STAMP) system-tools check
 	$(BIN)/python -m pytest
@@ -32,6 +36,13 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
+
+# The stack in docker compose; without a Docker engine, say so and point to the native stack.
+up:
+	@scripts/compose-up.sh
+
+down:
+	docker compose down
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -6,14 +6,15 @@ from typing import Any
 
 from observability.model import Model
 
-from . import alertmanager, prometheus_config, prometheus_rules, rule_tests
+from . import alertmanager, compose, grafana_dashboards, grafana_provisioning, prometheus_config, prometheus_rules, rule_tests
 
 # Top-level entries the generators own; the writer replaces each whole.
-MANAGED = ["alert_rules", "provisioning"]
+MANAGED = ["alert_rules", "dashboards", "docker-compose.yml", "provisioning"]
 
 
 def render_all(model: Model) -> dict[str, Any]:
     documents: dict[str, Any] = {}
-    for module in (prometheus_rules, rule_tests, prometheus_config, alertmanager):
+    for module in (prometheus_rules, rule_tests, prometheus_config, alertmanager, grafana_dashboards,
+                   grafana_provisioning, compose):
         documents.update(module.render(model))
     return documents

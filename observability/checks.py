@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators import alertmanager, prometheus_config, prometheus_rules, rule_tests
+from generators import alertmanager, grafana_dashboards, prometheus_config, prometheus_rules, rule_tests
+from generators import compose as compose_generator
 
 from .model import Model
-from .tools import find
+from .tools import ToolMissing, find
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ def routing_table(model: Model) -> list[tuple[dict[str, str], list[str]]]:
     return table
 
 
-def run_all(root: Path, model: Model) -> list[CheckResult]:
+def run_all(root: Path, model: Model, grafana_schema: Path | None = None) -> list[CheckResult]:
     root = Path(root)
     promtool, amtool = find("promtool"), find("amtool")
     results = []
@@ -64,4 +67,28 @@ def run_all(root: Path, model: Model) -> list[CheckResult]:
         r = amtool.run(args, root)
         shown = " ".join(f"{k}={v}" for k, v in labels.items())
         results.append(CheckResult(f"amtool routes: {shown} -> {','.join(receivers)}", r.returncode == 0, r.output))
+
+    compose = _compose_command()
+    proc = subprocess.run([*compose, "-f", compose_generator.COMPOSE_FILE, "config", "-q"], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    results.append(CheckResult("docker-compose config -q", proc.returncode == 0, proc.stdout + proc.stderr))
+
+    if grafana_schema is not None:
+        from .grafana_schema import schema_version, validate_dashboard
+
+        version = schema_version(grafana_schema)
+        for dashboard in model.dashboards:
+            relpath = f"{grafana_dashboards.DASHBOARD_DIR}/{dashboard.uid}.json"
+            problems = validate_dashboard(json.loads((root / relpath).read_text()), grafana_schema)
+            results.append(CheckResult(f"Grafana {version} schema: {relpath}", not problems, "\n".join(problems)))
     return results
+
+
+def _compose_command() -> list[str]:
+    """Debian's docker-compose validates without an engine; the compose plugin does too."""
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        return ["docker", "compose"]
+    raise ToolMissing("docker-compose is not on PATH. Install it — Debian/Ubuntu: sudo apt-get install docker-compose"
+                      "   ·   macOS: brew install docker-compose")

@@ -80,14 +80,16 @@ def validate(spec: Path) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=".",
               show_default=True, help="Directory holding the generated outputs.")
 @spec_option
-def check(out_dir: Path, spec: Path) -> None:
+@click.option("--grafana-schema", "grafana_schema", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Directory of Grafana's JSON Schemas (tools/grafana-schema/build.sh) to validate dashboards with.")
+def check(out_dir: Path, spec: Path, grafana_schema: Path | None) -> None:
     """Validate the generated files with the real promtool and amtool."""
     from .checks import run_all
     from .tools import ToolMissing
 
     loaded = _load_or_exit(spec)
     try:
-        results = run_all(out_dir, loaded.model)
+        results = run_all(out_dir, loaded.model, grafana_schema)
     except ToolMissing as exc:
         err.print(str(exc), markup=False, style="red")
         sys.exit(EXIT_BAD_INPUT)

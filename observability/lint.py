@@ -3,92 +3,28 @@ against the metric catalogue; every name that one section uses and another defin
 
 from __future__ import annotations
 
-import difflib
 from datetime import datetime, timezone
 
 import promql_parser as pp
 
 from . import gotemplate
-from .model import Alert, AlertRule, Example, Model, RecordingRule
+from .catalogue import Catalogue, lint_expression, suggest
+from .lint_dashboards import lint_dashboards
+from .model import Alert, AlertRule, Example, Model
 from .problems import Path, Problem, format_path
-from .promql import Analysis, LabelSet, PromQLSyntaxError, analyse, parse
+from .promql import Analysis, PromQLSyntaxError, parse
 
 # Labels whose values are unique per task or request: one series each would never end.
 PER_REQUEST_LABELS = frozenset({
     "task_id", "session_id", "trace_id", "span_id", "correlation_id", "request_id",
     "parent_task", "parent_task_id", "batch_id", "user_id", "file_path", "path_name",
 })
-# Series Prometheus makes itself for every scrape target.
-BUILTIN_SERIES = {name: frozenset({"job", "instance"}) for name in (
-    "up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling",
-    "scrape_series_added")}
-# Functions that read a counter correctly; anything else sees its resets.
-COUNTER_FUNCTIONS = frozenset({"rate", "irate", "increase", "resets", "absent", "absent_over_time"})
-
-
-def _suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-class _Catalogue:
-    """Series names with their labels: the catalogue, Prometheus's own, and recorded ones."""
-
-    def __init__(self, model: Model):
-        self.model = model
-        self.series: dict[str, frozenset[str]] = dict(BUILTIN_SERIES)
-        self.counters: set[str] = set()
-        self.histograms = {m.name for m in model.metrics.values() if m.type == "histogram"}
-        for metric in model.metrics.values():
-            if metric.source == "recording":
-                continue
-            self.series.update(metric.series())
-            if metric.type in ("counter", "histogram"):
-                self.counters.update(metric.series())
-        self.recorded: dict[str, list[RecordingRule]] = {}
-        for rule in model.recording_rules:
-            self.recorded.setdefault(rule.record, []).append(rule)
-        self._recorded_labels: dict[str, LabelSet] = {}
-        self._resolving: set[str] = set()
-
-    def labels(self, name: str) -> LabelSet:
-        if name in self.series:
-            return self.series[name]
-        if name in self.recorded:
-            return self._labels_of_record(name)
-        return None
-
-    def _labels_of_record(self, name: str) -> LabelSet:
-        if name in self._recorded_labels:
-            return self._recorded_labels[name]
-        if name in self._resolving:
-            return None
-        self._resolving.add(name)
-        found: set[str] = set()
-        for rule in self.recorded[name]:
-            try:
-                out = analyse(rule.expr, self.labels).output_labels
-            except PromQLSyntaxError:
-                out = None
-            if out is None:
-                self._resolving.discard(name)
-                self._recorded_labels[name] = None
-                return None
-            found |= out | {k for k, _ in rule.labels}
-        self._resolving.discard(name)
-        self._recorded_labels[name] = frozenset(found)
-        return self._recorded_labels[name]
-
-    def known_names(self) -> list[str]:
-        return sorted(set(self.series) | set(self.recorded))
-
-
 def lint(model: Model) -> list[Problem]:
-    catalogue = _Catalogue(model)
+    catalogue = Catalogue(model)
     problems: list[Problem] = []
     problems += _lint_catalogue(model, catalogue)
     for rule in model.recording_rules:
-        problems += _lint_expression(rule.expr, rule.path + ("expr",), catalogue, model)[1]
+        problems += lint_expression(rule.expr, rule.path + ("expr",), catalogue, model)[1]
         if not rule.examples:
             problems.append(Problem(rule.path, f"recording rule '{rule.record}' needs an example (a promtool promql_expr_test)"))
         for example in rule.examples:
@@ -96,10 +32,11 @@ def lint(model: Model) -> list[Problem]:
     problems += _lint_alerts(model, catalogue)
     problems += _lint_delivery(model)
     problems += _lint_kpis(model, catalogue)
+    problems += lint_dashboards(model, catalogue)
     return problems
 
 
-def _lint_catalogue(model: Model, catalogue: _Catalogue) -> list[Problem]:
+def _lint_catalogue(model: Model, catalogue: Catalogue) -> list[Problem]:
     problems = []
     for metric in model.metrics.values():
         for i, label in enumerate(metric.labels):
@@ -120,32 +57,7 @@ def _lint_catalogue(model: Model, catalogue: _Catalogue) -> list[Problem]:
     return problems
 
 
-def _lint_expression(expr: str, path: Path, catalogue: _Catalogue, model: Model) -> tuple[Analysis | None, list[Problem]]:
-    try:
-        analysis = analyse(expr, catalogue.labels)
-    except PromQLSyntaxError as exc:
-        return None, [Problem(path, f"invalid PromQL: {exc}")]
-    problems = []
-    for selector in analysis.selectors:
-        name = selector.metric
-        if name is None:
-            problems.append(Problem(path, "every selector must name its metric"))
-            continue
-        if name in catalogue.histograms:
-            problems.append(Problem(path, f"'{name}' is a histogram: it has no series of its own; use {name}_bucket, {name}_sum or {name}_count"))
-        elif catalogue.labels(name) is None and name not in catalogue.recorded:
-            problems.append(Problem(path, f"unknown metric '{name}': it is not in the metric catalogue and no recording rule records it"
-                                          + _suggest(name, catalogue.known_names())))
-        elif name in catalogue.counters and (not selector.functions or selector.functions[-1] not in COUNTER_FUNCTIONS):
-            problems.append(Problem(path, f"counter '{name}' must be read through rate() or increase(), not on its own"))
-        for label, op, value in selector.matchers:
-            if label == "job" and op == "=" and value != model.scrape.job:
-                problems.append(Problem(path, f"job '{value}' is not scraped: the scrape job is '{model.scrape.job}'"))
-    problems += [Problem(path, text) for text in analysis.label_problems]
-    return analysis, problems
-
-
-def _lint_alerts(model: Model, catalogue: _Catalogue) -> list[Problem]:
+def _lint_alerts(model: Model, catalogue: Catalogue) -> list[Problem]:
     problems: list[Problem] = []
     first_seen: dict[str, Path] = {}
     watches_exporter = False
@@ -154,7 +66,7 @@ def _lint_alerts(model: Model, catalogue: _Catalogue) -> list[Problem]:
             problems.append(Problem(alert.path + ("name",), f"duplicate alert name '{alert.name}' (first defined at {format_path(first_seen[alert.name])})"))
         first_seen.setdefault(alert.name, alert.path)
         for rule in alert.rules:
-            analysis, found = _lint_expression(rule.expr, alert.path + ("expr",), catalogue, model)
+            analysis, found = lint_expression(rule.expr, alert.path + ("expr",), catalogue, model)
             if not rule.escalated:
                 problems += found
                 problems += _lint_annotations(rule, analysis)
@@ -190,7 +102,7 @@ def _lint_annotations(rule: AlertRule, analysis: Analysis | None) -> list[Proble
     return problems
 
 
-def _lint_alert_examples(alert: Alert, catalogue: _Catalogue) -> list[Problem]:
+def _lint_alert_examples(alert: Alert, catalogue: Catalogue) -> list[Problem]:
     problems = []
     fires = any(example.expect for example in alert.examples)
     quiet = any(not example.expect for example in alert.examples)
@@ -208,7 +120,7 @@ def _lint_alert_examples(alert: Alert, catalogue: _Catalogue) -> list[Problem]:
     return problems
 
 
-def _lint_example(example: Example, catalogue: _Catalogue) -> list[Problem]:
+def _lint_example(example: Example, catalogue: Catalogue) -> list[Problem]:
     problems = []
     for series, _ in example.series:
         path = example.path + ("series", series)
@@ -222,7 +134,7 @@ def _lint_example(example: Example, catalogue: _Catalogue) -> list[Problem]:
             continue
         labels = catalogue.labels(node.name)
         if labels is None:
-            problems.append(Problem(path, f"unknown series '{node.name}'" + _suggest(node.name, catalogue.known_names())))
+            problems.append(Problem(path, f"unknown series '{node.name}'" + suggest(node.name, catalogue.known_names())))
             continue
         for matcher in node.matchers.matchers:
             if matcher.name not in labels:
@@ -240,12 +152,12 @@ def _lint_delivery(model: Model) -> list[Problem]:
         routed.add(route.severity)
         for i, name in enumerate(route.receivers):
             if name not in model.receivers:
-                problems.append(Problem(route.path + ("receivers", i), f"unknown receiver '{name}'" + _suggest(name, receivers)))
+                problems.append(Problem(route.path + ("receivers", i), f"unknown receiver '{name}'" + suggest(name, receivers)))
     for severity in model.severity_info:
         if severity not in routed:
             problems.append(Problem(("severities", severity), f"severity {severity} has no route under routing.routes"))
     if model.routing.default_receiver not in model.receivers:
-        problems.append(Problem(("routing", "default_receiver"), f"unknown receiver '{model.routing.default_receiver}'" + _suggest(model.routing.default_receiver, receivers)))
+        problems.append(Problem(("routing", "default_receiver"), f"unknown receiver '{model.routing.default_receiver}'" + suggest(model.routing.default_receiver, receivers)))
     for alert in model.alerts:
         for rule in alert.rules:
             if rule.severity not in routed:
@@ -256,13 +168,13 @@ def _lint_delivery(model: Model) -> list[Problem]:
         for side in ("source", "target"):
             for j, name in enumerate(getattr(inhibition, side).get("alertname", [])):
                 if name not in alert_names:
-                    problems.append(Problem(("inhibitions", i, side, "alertname", j), f"unknown alert '{name}'" + _suggest(name, sorted(alert_names))))
+                    problems.append(Problem(("inhibitions", i, side, "alertname", j), f"unknown alert '{name}'" + suggest(name, sorted(alert_names))))
     now = datetime.now(timezone.utc)
     for i, silence in enumerate(model.silences):
         path = ("suppressions", "silences", i)
         name = silence.matchers.get("alertname")
         if name is not None and name not in alert_names:
-            problems.append(Problem(path + ("matchers", "alertname"), f"unknown alert '{name}'" + _suggest(name, sorted(alert_names))))
+            problems.append(Problem(path + ("matchers", "alertname"), f"unknown alert '{name}'" + suggest(name, sorted(alert_names))))
         if silence.expires <= now:
             problems.append(Problem(path + ("expires",), f"the silence expired on {silence.expires:%Y-%m-%d}; it will not be applied", "warning"))
     for window in model.windows:
@@ -274,21 +186,20 @@ def _lint_delivery(model: Model) -> list[Problem]:
     return problems
 
 
-def _lint_kpis(model: Model, catalogue: _Catalogue) -> list[Problem]:
+def _lint_kpis(model: Model, catalogue: Catalogue) -> list[Problem]:
     problems = []
     alert_names = {a.name for a in model.alerts}
     for i, kpi in enumerate(model.kpis):
         path = ("kpis", i)
         if catalogue.labels(kpi.measure) is None and kpi.measure not in catalogue.recorded:
-            problems.append(Problem(path + ("measure",), f"unknown metric '{kpi.measure}'" + _suggest(kpi.measure, catalogue.known_names())))
+            problems.append(Problem(path + ("measure",), f"unknown metric '{kpi.measure}'" + suggest(kpi.measure, catalogue.known_names())))
         target = kpi.target
         names = [target.above, target.below] + list(target.between or [])
         for name in filter(None, names):
             if name not in model.thresholds:
-                problems.append(Problem(path + ("target",), f"unknown threshold '{name}'" + _suggest(name, sorted(model.thresholds))))
+                problems.append(Problem(path + ("target",), f"unknown threshold '{name}'" + suggest(name, sorted(model.thresholds))))
         for j, name in enumerate(kpi.alerts):
             if name not in alert_names:
-                problems.append(Problem(path + ("alerts", j), f"unknown alert '{name}'" + _suggest(name, sorted(alert_names))))
+                problems.append(Problem(path + ("alerts", j), f"unknown alert '{name}'" + suggest(name, sorted(alert_names))))
     return problems
-
 

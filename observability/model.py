@@ -5,10 +5,11 @@ escalations expanded into rules. Built once by `build_model`; generators never r
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from . import spec as s
+from .model_dashboards import Dashboard, build_dashboards
 from .problems import Path, Problem
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
@@ -121,7 +122,7 @@ class Model:
     scrape: s.ScrapeSpec
     runtime: s.RuntimeSpec
     severity_info: dict[str, s.SeverityInfo]
-    extra: dict[str, object] = field(default_factory=dict)
+    dashboards: tuple[Dashboard, ...] = ()
 
     @property
     def alert_rules(self) -> list[AlertRule]:
@@ -233,7 +234,7 @@ def build_model(spec: s.Spec) -> tuple[Model, list[Problem]]:
         scrape=spec.scrape,
         runtime=spec.runtime,
         severity_info=dict(spec.severities),
-        extra={"dashboards": spec.dashboards},
+        dashboards=build_dashboards(spec.dashboards, thresholds, problems),
     )
     return model, problems
 

@@ -20,3 +20,21 @@ ALERTMANAGER_IMAGE = "prom/alertmanager:v0.25.0"
 # Where the generated files sit inside the containers.
 PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
 ALERTMANAGER_CONFIG_DIR = "/etc/alertmanager"
+
+# Grafana, and the npm package whose schema validates our dashboards: the same version.
+GRAFANA_VERSION = "12.4.4"
+GRAFANA_IMAGE = f"grafana/grafana:{GRAFANA_VERSION}"
+JAEGER_IMAGE = "jaegertracing/all-in-one:1.62.0"
+GRAFANA_HOST = "grafana"
+JAEGER_HOST = "jaeger"
+EXPORTER_HOST = "exporter"
+GRAFANA_DASHBOARD_DIR = "/var/lib/grafana/dashboards"
+
+# Datasources with fixed UIDs: dashboards name them by UID, so importing needs no edits.
+GRAFANA_DATASOURCES = {
+    "prometheus": {"name": "Prometheus", "type": "prometheus", "uid": "prometheus",
+                   "url": f"http://{PROMETHEUS_HOST}:{PROMETHEUS_PORT}"},
+    "alertmanager": {"name": "Alertmanager", "type": "alertmanager", "uid": "alertmanager",
+                     "url": f"http://{ALERTMANAGER_HOST}:{ALERTMANAGER_PORT}"},
+    "jaeger": {"name": "Jaeger", "type": "jaeger", "uid": "jaeger", "url": f"http://{JAEGER_HOST}:{JAEGER_UI_PORT}"},
+}

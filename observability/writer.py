@@ -20,7 +20,8 @@ import yaml
 HEADER = "generated from observability.yaml — do not edit; run `make generate`"
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter when PyYAML has it: the same text as the pure-Python one, several times faster.
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     def ignore_aliases(self, data: Any) -> bool:
         return True
 

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def _committed() -> dict[str, str]:
     found = {}
     for top in MANAGED:
-        for path in (ROOT / top).rglob("*"):
+        entry = ROOT / top
+        for path in [entry] if entry.is_file() else entry.rglob("*"):
             if path.is_file():
                 found[path.relative_to(ROOT).as_posix()] = path.read_text(encoding="utf-8")
     return found

@@ -52,7 +52,7 @@ def test_receivers_use_secret_files_and_send_resolved() -> None:
     keys = set()
     for name in ("primary_oncall", "pagerduty"):
         (config,) = receivers[name]["pagerduty_configs"]
-        assert config["routing_key_file"].startswith("/etc/alertmanager/secrets/")
+        assert config["routing_key_file"].startswith("/run/secrets/")
         assert "routing_key" not in config and "service_key" not in config
         assert config["send_resolved"] is True
         keys.add(config["routing_key_file"])
@@ -60,7 +60,7 @@ def test_receivers_use_secret_files_and_send_resolved() -> None:
     channels = set()
     for name in ("slack_critical", "slack_alerts"):
         (config,) = receivers[name]["slack_configs"]
-        assert config["api_url_file"].startswith("/etc/alertmanager/secrets/") and "api_url" not in config
+        assert config["api_url_file"].startswith("/run/secrets/") and "api_url" not in config
         assert config["send_resolved"] is True
         channels.add(config["channel"])
     assert len(channels) == 2, "each Slack receiver has its own channel"
