@@ -1,0 +1,467 @@
+"""Metric families with cheap updates, exposed through a prometheus_client registry.
+
+Why not prometheus_client's own Counter/Gauge/Histogram: `.labels(...)` costs several
+microseconds (label checks, str() and a lock on every call) and each value has its own lock,
+so one task lifecycle (seven updates) pays seven locks. Here:
+
+- children are cached per label tuple; label names are checked only when a tuple is new;
+- every value of a metric set is a plain float under ONE lock, so the task tracker can make
+  several updates under a single acquire (the `_add`/`_observe` methods assume it is held);
+- new label tuples pass the cardinality guard, which folds them into one overflow series
+  once a metric holds its cap of series;
+- each family is a collector in the injected registry, so generate_latest and the OpenMetrics
+  encoder see it like any other metric. `Snapshot.prometheus_text` renders the classic text
+  format from label strings cached per child, which is faster than generate_latest and gives
+  the same bytes (tests/test_exporter_exposition.py checks that).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
+from typing import Any, ClassVar
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+from .guard import OVERFLOW, CardinalityGuard
+
+
+def _escape_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
+    """`{a="x",b="y"}` with names sorted, as prometheus_client's text exposition writes them."""
+    pairs = sorted(zip(names, values))
+    return "{" + ",".join(f'{n}="{_escape_value(v)}"' for n, v in pairs) + "}" if pairs else ""
+
+
+class _Child:
+    __slots__ = ("_lock", "_metric", "labelvalues", "_text")
+
+    def __init__(self, lock: threading.Lock, metric: str, labelvalues: tuple[str, ...]):
+        self._lock = lock
+        self._metric = metric
+        self.labelvalues = labelvalues
+        self._text: Any = None  # rendered label strings, built at the first scrape
+
+
+class CounterChild(_Child):
+    __slots__ = ("value",)
+
+    def __init__(self, lock: threading.Lock, metric: str, labelvalues: tuple[str, ...]):
+        super().__init__(lock, metric, labelvalues)
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        if amount < 0:
+            raise ValueError(f"{self._metric}: a counter only goes up; inc({amount}) would lower it")
+        with self._lock:
+            self.value += amount
+
+    def _add(self, amount: float) -> None:
+        """Caller holds the metric set's lock."""
+        self.value += amount
+
+
+class GaugeChild(_Child):
+    __slots__ = ("value", "_function")
+
+    def __init__(self, lock: threading.Lock, metric: str, labelvalues: tuple[str, ...]):
+        super().__init__(lock, metric, labelvalues)
+        self.value = 0.0
+        self._function: Callable[[], float] | None = None
+
+    def inc(self, amount: float = 1.0) -> None:
+        with self._lock:
+            self.value += amount
+
+    def dec(self, amount: float = 1.0) -> None:
+        with self._lock:
+            self.value -= amount
+
+    def set(self, value: float) -> None:
+        with self._lock:
+            self.value = float(value)
+
+    def set_function(self, function: Callable[[], float]) -> None:
+        """Read the value from `function` at every scrape (uptime, disk usage)."""
+        self._function = function
+
+    def _add(self, amount: float) -> None:
+        """Caller holds the metric set's lock."""
+        self.value += amount
+
+    def read(self) -> float:
+        return float(self._function()) if self._function is not None else self.value
+
+
+class HistogramChild(_Child):
+    __slots__ = ("_bounds", "counts", "sum")
+
+    def __init__(self, lock: threading.Lock, metric: str, labelvalues: tuple[str, ...], bounds: tuple[float, ...]):
+        super().__init__(lock, metric, labelvalues)
+        self._bounds = bounds
+        # Per bucket, not cumulative; the last one is +Inf. Cumulated when collected.
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        index = bisect_left(self._bounds, value)
+        with self._lock:
+            self.counts[index] += 1
+            self.sum += value
+
+    def _observe(self, value: float) -> None:
+        """Caller holds the metric set's lock."""
+        self.counts[bisect_left(self._bounds, value)] += 1
+        self.sum += value
+
+
+class FoldedChild:
+    """What a label tuple past the cap gets: updates go to the overflow series and count as folded."""
+
+    __slots__ = ("_overflow", "_folded", "_lock")
+
+    def __init__(self, overflow: Any, folded: CounterChild | None, lock: threading.Lock):
+        self._overflow = overflow
+        self._folded = folded
+        self._lock = lock
+
+    def _count(self) -> None:
+        if self._folded is not None:
+            self._folded.value += 1
+
+    def inc(self, amount: float = 1.0) -> None:
+        if amount < 0 and isinstance(self._overflow, CounterChild):
+            self._overflow.inc(amount)  # raises the counter's ValueError
+        with self._lock:
+            self._overflow._add(amount)
+            self._count()
+
+    def dec(self, amount: float = 1.0) -> None:
+        with self._lock:
+            self._overflow._add(-amount)
+            self._count()
+
+    def set(self, value: float) -> None:
+        with self._lock:
+            self._overflow.value = float(value)
+            self._count()
+
+    def set_function(self, function: Callable[[], float]) -> None:
+        raise ValueError(f"{self._overflow._metric}: a folded series cannot read its value from a function")
+
+    def observe(self, value: float) -> None:
+        with self._lock:
+            self._overflow._observe(value)
+            self._count()
+
+    def _add(self, amount: float) -> None:
+        self._overflow._add(amount)
+        self._count()
+
+    def _observe(self, value: float) -> None:
+        self._overflow._observe(value)
+        self._count()
+
+
+class Snapshot(Metric):
+    """One family's values, copied under the lock. Samples are built only if asked for."""
+
+    def __init__(self, family: Family, rows: list[tuple[Any, Any]]):
+        # Metric.__init__ would assign samples; the property below builds them lazily instead.
+        self.name = family.base_name
+        self.documentation = family.help
+        self.unit = ""
+        self.type = family.kind
+        self._family = family
+        self._rows = rows
+        self._samples: list[Sample] | None = None
+
+    @property  # type: ignore[override]
+    def samples(self) -> list[Sample]:
+        if self._samples is None:
+            self._samples = self._family._samples(self._rows)
+        return self._samples
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        self._samples = value
+
+    def prometheus_text(self) -> str:
+        return self._family._text(self._rows)
+
+
+class Family:
+    """A metric and its children. Subclasses say how a child stores and renders its value."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, name: str, help: str, labelnames: Sequence[str], *, lock: threading.Lock,
+                 guard: CardinalityGuard | None):
+        self.name = name
+        self.help = help
+        self.labelnames = tuple(labelnames)
+        self.base_name = name
+        self._lock = lock
+        self._guard = guard
+        self._arity = len(self.labelnames)
+        self._key: Callable[[dict[str, Any]], Any] | None = itemgetter(*self.labelnames) if self.labelnames else None
+        self._children: dict[Any, Any] = {}
+        self._series: dict[tuple[str, ...], Any] = {}
+        self._overflow: Any = None
+        self._folded_proxy: FoldedChild | None = None
+        self._structure = threading.Lock()
+        self._help_lines = ""
+        if not self.labelnames:
+            self._only = self._series[()] = self._create(())
+
+    # -- children ---------------------------------------------------------------------------
+
+    def labels(self, *values: Any, **named: Any) -> Any:
+        """The child for these label values, by name or by position (not both)."""
+        if named:
+            if values or len(named) != self._arity or self._key is None:
+                return self._resolve(values, named, None)
+            try:
+                key = self._key(named)
+            except KeyError:
+                return self._resolve(values, named, None)
+        else:
+            key = values
+        try:
+            child = self._children.get(key)
+        except TypeError:  # an unhashable value: resolve through str(), never cached
+            return self._resolve(values, named, None)
+        if child is None:
+            return self._resolve(values, named, key)
+        return child
+
+    def _validated(self, values: tuple[Any, ...], named: dict[str, Any]) -> tuple[str, ...]:
+        if not self.labelnames:
+            given = ", ".join(named) or ", ".join(map(repr, values))
+            raise ValueError(f"{self.name}: has no labels, but got {given}")
+        if values and named:
+            raise ValueError(f"{self.name}: pass label values by name or by position, not both")
+        if named:
+            for label in named:
+                if label not in self.labelnames:
+                    raise ValueError(f"{self.name}: unknown label '{label}'; its labels are {', '.join(self.labelnames)}")
+            for label in self.labelnames:
+                if label not in named:
+                    raise ValueError(f"{self.name}: missing label '{label}'; its labels are {', '.join(self.labelnames)}")
+            return tuple(str(named[label]) for label in self.labelnames)
+        if len(values) < self._arity:
+            raise ValueError(f"{self.name}: missing label '{self.labelnames[len(values)]}'; "
+                             f"its labels are {', '.join(self.labelnames)}")
+        if len(values) > self._arity:
+            raise ValueError(f"{self.name}: got {len(values)} label values for {self._arity} labels "
+                             f"({', '.join(self.labelnames)}); the extra value is {values[self._arity]!r}")
+        return tuple(str(v) for v in values)
+
+    def _resolve(self, values: tuple[Any, ...], named: dict[str, Any], key: Any) -> Any:
+        labelvalues = self._validated(values, named)
+        created = folded = False
+        with self._structure:
+            child = self._series.get(labelvalues)
+            if child is None:
+                if self._guard is not None and len(self._series) >= self._guard.cap:
+                    folded = True
+                else:
+                    child = self._series[labelvalues] = self._create(labelvalues)
+                    created = True
+            if child is not None and key is not None:
+                self._children[key] = child
+            if folded and self._overflow is None:
+                self._overflow = self._create((OVERFLOW,) * self._arity)
+                created = True
+        # The guard updates other families and may log: never while holding a lock.
+        if created and self._guard is not None:
+            self._guard.series_changed(self.name, self.series_count())
+        if folded:
+            assert self._guard is not None
+            folded_counter = self._guard.folded(self.name)
+            if self._folded_proxy is None:
+                self._folded_proxy = FoldedChild(self._overflow, folded_counter, self._lock)
+            return self._folded_proxy
+        return child
+
+    def series_count(self) -> int:
+        return len(self._series) + (self._overflow is not None)
+
+    def _create(self, labelvalues: tuple[str, ...]) -> Any:
+        raise NotImplementedError
+
+    def _require_unlabelled(self) -> Any:
+        if self.labelnames:
+            raise ValueError(f"{self.name}: missing label '{self.labelnames[0]}'; "
+                             f"its labels are {', '.join(self.labelnames)}; call .labels(...) first")
+        return self._only
+
+    # -- collection -------------------------------------------------------------------------
+
+    def _rows(self) -> list[tuple[Any, Any]]:
+        raise NotImplementedError
+
+    def _children_now(self) -> list[Any]:
+        with self._structure:
+            children = list(self._series.values())
+            if self._overflow is not None:
+                children.append(self._overflow)
+        return children
+
+    def collect(self) -> list[Metric]:
+        return [Snapshot(self, self._rows())]
+
+    def describe(self) -> list[Metric]:
+        # Lets the registry detect a duplicate name at registration without collecting.
+        return [Metric(self.base_name, self.help, self.kind)]
+
+    def _header(self, exposed_name: str, kind: str) -> str:
+        if not self._help_lines:
+            documentation = self.help.replace("\\", r"\\").replace("\n", r"\n")
+            self._help_lines = f"# HELP {exposed_name} {documentation}\n# TYPE {exposed_name} {kind}\n"
+        return self._help_lines
+
+    def _samples(self, rows: list[tuple[Any, Any]]) -> list[Sample]:
+        raise NotImplementedError
+
+    def _text(self, rows: list[tuple[Any, Any]]) -> str:
+        raise NotImplementedError
+
+
+class _ScalarFamily(Family):
+    """Counters and gauges: one float per child."""
+
+    sample_suffix: ClassVar[str] = ""
+
+    def _rows(self) -> list[tuple[Any, Any]]:
+        children = self._children_now()
+        with self._lock:
+            rows = [(child, child.value) for child in children]
+        return rows
+
+    def _samples(self, rows: list[tuple[Any, Any]]) -> list[Sample]:
+        name = self.base_name + self.sample_suffix
+        names = self.labelnames
+        return [Sample(name, dict(zip(names, child.labelvalues)), value, None, None) for child, value in rows]
+
+    def _text(self, rows: list[tuple[Any, Any]]) -> str:
+        exposed = self.base_name + self.sample_suffix
+        lines = [self._header(exposed, self.kind)]
+        for child, value in rows:
+            prefix = child._text
+            if prefix is None:
+                prefix = child._text = exposed + _label_text(self.labelnames, child.labelvalues) + " "
+            lines.append(prefix + floatToGoString(value) + "\n")
+        return "".join(lines)
+
+
+class CounterFamily(_ScalarFamily):
+    kind = "counter"
+    sample_suffix = "_total"
+
+    def __init__(self, name: str, help: str, labelnames: Sequence[str], *, lock: threading.Lock,
+                 guard: CardinalityGuard | None):
+        super().__init__(name, help, labelnames, lock=lock, guard=guard)
+        # prometheus_client's convention: the family is named without _total, samples with it.
+        self.base_name = name[: -len("_total")] if name.endswith("_total") else name
+
+    def _create(self, labelvalues: tuple[str, ...]) -> CounterChild:
+        return CounterChild(self._lock, self.name, labelvalues)
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._require_unlabelled().inc(amount)
+
+
+class GaugeFamily(_ScalarFamily):
+    kind = "gauge"
+
+    def _create(self, labelvalues: tuple[str, ...]) -> GaugeChild:
+        return GaugeChild(self._lock, self.name, labelvalues)
+
+    def _rows(self) -> list[tuple[Any, Any]]:
+        rows = super()._rows()
+        # Functions run outside the lock: they may do I/O (disk usage).
+        return [(child, child.read() if child._function is not None else value) for child, value in rows]
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._require_unlabelled().inc(amount)
+
+    def dec(self, amount: float = 1.0) -> None:
+        self._require_unlabelled().dec(amount)
+
+    def set(self, value: float) -> None:
+        self._require_unlabelled().set(value)
+
+    def set_function(self, function: Callable[[], float]) -> None:
+        self._require_unlabelled().set_function(function)
+
+
+class HistogramFamily(Family):
+    kind = "histogram"
+
+    def __init__(self, name: str, help: str, labelnames: Sequence[str], buckets: Iterable[float], *,
+                 lock: threading.Lock, guard: CardinalityGuard | None):
+        bounds = tuple(float(b) for b in buckets)
+        if bounds and bounds[-1] == math.inf:
+            bounds = bounds[:-1]
+        if not bounds or any(not math.isfinite(b) for b in bounds) or list(bounds) != sorted(set(bounds)):
+            raise ValueError(f"{name}: buckets must be finite and strictly increasing, got {list(buckets)}")
+        if "le" in labelnames:
+            raise ValueError(f"{name}: label 'le' is reserved for histogram buckets")
+        self.bounds = bounds
+        self._le = tuple(floatToGoString(b) for b in bounds) + ("+Inf",)
+        super().__init__(name, help, labelnames, lock=lock, guard=guard)
+
+    def _create(self, labelvalues: tuple[str, ...]) -> HistogramChild:
+        return HistogramChild(self._lock, self.name, labelvalues, self.bounds)
+
+    def observe(self, value: float) -> None:
+        self._require_unlabelled().observe(value)
+
+    def _rows(self) -> list[tuple[Any, Any]]:
+        children = self._children_now()
+        with self._lock:
+            rows = [(child, (child.counts.copy(), child.sum)) for child in children]
+        return rows
+
+    def _samples(self, rows: list[tuple[Any, Any]]) -> list[Sample]:
+        samples: list[Sample] = []
+        bucket, count, total = self.base_name + "_bucket", self.base_name + "_count", self.base_name + "_sum"
+        for child, (counts, sum_) in rows:
+            labels = dict(zip(self.labelnames, child.labelvalues))
+            cumulative = 0
+            for le, n in zip(self._le, counts):
+                cumulative += n
+                samples.append(Sample(bucket, {**labels, "le": le}, float(cumulative), None, None))
+            samples.append(Sample(count, labels, float(cumulative), None, None))
+            samples.append(Sample(total, labels, sum_, None, None))
+        return samples
+
+    def _text(self, rows: list[tuple[Any, Any]]) -> str:
+        lines = [self._header(self.base_name, "histogram")]
+        names = self.labelnames + ("le",)
+        for child, (counts, sum_) in rows:
+            prefixes = child._text
+            if prefixes is None:
+                bucket = self.base_name + "_bucket"
+                plain = _label_text(self.labelnames, child.labelvalues)
+                prefixes = child._text = (
+                    [bucket + _label_text(names, child.labelvalues + (le,)) + " " for le in self._le],
+                    f"{self.base_name}_count{plain} ",
+                    f"{self.base_name}_sum{plain} ",
+                )
+            cumulative = 0
+            for prefix, n in zip(prefixes[0], counts):
+                cumulative += n
+                lines.append(prefix + floatToGoString(float(cumulative)) + "\n")
+            lines.append(prefixes[1] + floatToGoString(float(cumulative)) + "\n")
+            lines.append(prefixes[2] + floatToGoString(sum_) + "\n")
+        return "".join(lines)
