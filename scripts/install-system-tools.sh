@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the real tools the checks and tests use (promtool, amtool, the Alertmanager
-# server, docker-compose) when they are missing and apt can install them.
+# server, docker-compose, node and npm) when they are missing and apt can install them.
 set -euo pipefail
 
 missing=()
@@ -9,6 +9,8 @@ command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
   || [[ " ${missing[*]-} " == *" prometheus-alertmanager "* ]] || missing+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+# node and npm build Grafana's dashboard schema from the pinned npm package.
+command -v npm >/dev/null || missing+=(nodejs npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
