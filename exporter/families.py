@@ -6,7 +6,8 @@ so one task lifecycle (seven updates) pays seven locks. Here:
 
 - children are cached per label tuple; label names are checked only when a tuple is new;
 - every value of a metric set is a plain float under ONE lock, so the task tracker can make
-  several updates under a single acquire (the `_add`/`_observe` methods assume it is held);
+  several updates under a single acquire, as plain attribute arithmetic: no call inside the
+  critical section, where a thread switch would make the other threads queue on the lock;
 - new label tuples pass the cardinality guard, which folds them into one overflow series
   once a metric holds its cap of series;
 - each family is a collector in the injected registry, so generate_latest and the OpenMetrics
@@ -64,10 +65,6 @@ class CounterChild(_Child):
         with self._lock:
             self.value += amount
 
-    def _add(self, amount: float) -> None:
-        """Caller holds the metric set's lock."""
-        self.value += amount
-
 
 class GaugeChild(_Child):
     __slots__ = ("value", "_function")
@@ -93,38 +90,34 @@ class GaugeChild(_Child):
         """Read the value from `function` at every scrape (uptime, disk usage)."""
         self._function = function
 
-    def _add(self, amount: float) -> None:
-        """Caller holds the metric set's lock."""
-        self.value += amount
-
     def read(self) -> float:
         return float(self._function()) if self._function is not None else self.value
 
 
 class HistogramChild(_Child):
-    __slots__ = ("_bounds", "counts", "sum")
+    __slots__ = ("bounds", "counts", "sum")
 
     def __init__(self, lock: threading.Lock, metric: str, labelvalues: tuple[str, ...], bounds: tuple[float, ...]):
         super().__init__(lock, metric, labelvalues)
-        self._bounds = bounds
+        self.bounds = bounds
         # Per bucket, not cumulative; the last one is +Inf. Cumulated when collected.
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
 
     def observe(self, value: float) -> None:
-        index = bisect_left(self._bounds, value)
+        index = bisect_left(self.bounds, value)  # outside the lock: keep the critical section short
         with self._lock:
             self.counts[index] += 1
             self.sum += value
 
-    def _observe(self, value: float) -> None:
-        """Caller holds the metric set's lock."""
-        self.counts[bisect_left(self._bounds, value)] += 1
-        self.sum += value
-
 
 class FoldedChild:
-    """What a label tuple past the cap gets: updates go to the overflow series and count as folded."""
+    """What a label tuple past the cap gets: updates go to the overflow series and count as folded.
+
+    Besides the methods, it offers the attributes the task tracker updates under the lock
+    (`value`; `bounds`, `counts` and `sum`): writing `value` or `sum` counts one folded sample,
+    so `child.value += 1` and `counts[i] += 1; sum += v` work on either kind of child.
+    """
 
     __slots__ = ("_overflow", "_folded", "_lock")
 
@@ -137,38 +130,54 @@ class FoldedChild:
         if self._folded is not None:
             self._folded.value += 1
 
+    @property
+    def value(self) -> float:
+        return self._overflow.value  # type: ignore[no-any-return]
+
+    @value.setter
+    def value(self, value: float) -> None:
+        self._overflow.value = value
+        self._count()
+
+    @property
+    def bounds(self) -> tuple[float, ...]:
+        return self._overflow.bounds  # type: ignore[no-any-return]
+
+    @property
+    def counts(self) -> list[int]:
+        return self._overflow.counts  # type: ignore[no-any-return]
+
+    @property
+    def sum(self) -> float:
+        return self._overflow.sum  # type: ignore[no-any-return]
+
+    @sum.setter
+    def sum(self, value: float) -> None:
+        self._overflow.sum = value
+        self._count()
+
     def inc(self, amount: float = 1.0) -> None:
         if amount < 0 and isinstance(self._overflow, CounterChild):
             self._overflow.inc(amount)  # raises the counter's ValueError
         with self._lock:
-            self._overflow._add(amount)
-            self._count()
+            self.value += amount
 
     def dec(self, amount: float = 1.0) -> None:
         with self._lock:
-            self._overflow._add(-amount)
-            self._count()
+            self.value -= amount
 
     def set(self, value: float) -> None:
         with self._lock:
-            self._overflow.value = float(value)
-            self._count()
+            self.value = float(value)
 
     def set_function(self, function: Callable[[], float]) -> None:
         raise ValueError(f"{self._overflow._metric}: a folded series cannot read its value from a function")
 
     def observe(self, value: float) -> None:
+        index = bisect_left(self.bounds, value)
         with self._lock:
-            self._overflow._observe(value)
-            self._count()
-
-    def _add(self, amount: float) -> None:
-        self._overflow._add(amount)
-        self._count()
-
-    def _observe(self, value: float) -> None:
-        self._overflow._observe(value)
-        self._count()
+            self.counts[index] += 1
+            self.sum += value
 
 
 class Snapshot(Metric):

@@ -4,7 +4,7 @@
     obs = Instrumentation.from_model(model, registry, logger_config=model.runtime.logging)
     with obs.agent("Coder", mode="persistent") as coder:        # agent_spawned ... agent_shutdown
         queued = obs.tasks.enqueue("task-1", agent="Coder", priority="high")
-        with obs.tasks.run(queued, model="sonnet", observer=coder):
+        with obs.tasks.run(queued, model="sonnet", observers=(coder,)):
             obs.tokens("Coder", "sonnet", 1200)
             obs.file_operation("read")
     obs.close()
@@ -141,7 +141,7 @@ class Instrumentation:
     # -- batches and teams -------------------------------------------------------------------
 
     def parallel_batch(self, batch_id: str, task_count: int, *, workers: int | None = None) -> ParallelBatch:
-        """Pass the batch as `observer=` to each task run; the efficiency gauge is set on exit."""
+        """Pass the batch in `observers=` of each task run; the efficiency gauge is set on exit."""
         return ParallelBatch(self, batch_id, task_count, workers or task_count)
 
     def team(self, team_id: str, member_count: int) -> Team:
@@ -174,7 +174,7 @@ class Instrumentation:
 
 class AgentSession:
     """agent_spawn_total and agent_active on enter; agent_shutdown with its completed tasks on exit.
-    Pass it as `observer=` to the runs it executes to count them."""
+    Pass it in `observers=` of the runs it executes to count them."""
 
     def __init__(self, obs: Instrumentation, agent_type: str, mode: str):
         self._obs = obs

@@ -1,7 +1,7 @@
 """The task lifecycle in the orchestrator's words: queue, dispatch, run, finish, retry.
 
     queued = tasks.enqueue("task-100", agent="Coder", priority="high")
-    with tasks.run(queued, model="sonnet") as run:       # leaves the queue, starts
+    with tasks.run(queued, model="sonnet") as run:     # leaves the queue, starts
         ...                                            # an exception marks it failed
         run.fail("E_TIMEOUT")                          # or fail explicitly
         again = run.retry("timeout")                   # or end this attempt and queue it again
@@ -20,6 +20,7 @@ bundles; each phase makes its updates under one acquire of the metric set's lock
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol
@@ -148,8 +149,9 @@ class TaskTracker:
         queue = self._queue_of(priority)
         task = QueuedTask(task_id, agent, priority, attempt, self._clock(), queue,
                           current() if self._logger is not None else None)
+        size = queue.size
         with self._lock:
-            queue.size._add(1)
+            size.value += 1
         if self._logger is not None:
             self._logger.event("task_created", task_id=task_id, agent=agent, priority=priority, attempt=attempt)
         return task
@@ -159,12 +161,14 @@ class TaskTracker:
         if task._left:
             raise ValueError(f"{task.task_id}: has already left the queue")
         task._left = True
+        size = task._queue.size
         with self._lock:
-            task._queue.size._add(-1)
+            size.value -= 1
 
-    def run(self, task: QueuedTask, *, model: str, observer: TaskObserver | None = None) -> TaskRun:
-        """Dequeue `task` and run it on `model`: use as a context manager around the work."""
-        return TaskRun(self, task, self._lane_of(task.agent, model), observer)
+    def run(self, task: QueuedTask, *, model: str, observers: tuple[TaskObserver, ...] = ()) -> TaskRun:
+        """Dequeue `task` and run it on `model`: use as a context manager around the work.
+        `observers` (an agent session, a parallel batch) are told when the attempt ends."""
+        return TaskRun(self, task, self._lane_of(task.agent, model), observers)
 
     def retry_count(self, task: QueuedTask, reason: str) -> None:
         self._retries.labels(agent=task.agent, reason=reason).inc()
@@ -173,14 +177,14 @@ class TaskTracker:
 class TaskRun:
     """One attempt of a task; made by TaskTracker.run."""
 
-    __slots__ = ("_tracker", "task", "_lane", "_observer", "started_at", "status", "error_code",
+    __slots__ = ("_tracker", "task", "_lane", "_observers", "started_at", "status", "error_code",
                  "seconds", "_correlation")
 
-    def __init__(self, tracker: TaskTracker, task: QueuedTask, lane: _Lane, observer: TaskObserver | None):
+    def __init__(self, tracker: TaskTracker, task: QueuedTask, lane: _Lane, observers: tuple[TaskObserver, ...]):
         self._tracker = tracker
         self.task = task
         self._lane = lane
-        self._observer = observer
+        self._observers = observers
         self.started_at = 0.0
         self.status: str | None = None
         self.error_code: str | None = None
@@ -194,10 +198,15 @@ class TaskRun:
         task._left = True
         now = self.started_at = tracker._clock()
         queue = task._queue
+        size, waits, active = queue.size, queue.wait, lane.active
+        waited = now - task.enqueued_at
+        bucket = bisect_left(waits.bounds, waited)
+        # Plain arithmetic only inside the lock (see families.py).
         with tracker._lock:
-            queue.size._add(-1)
-            queue.wait._observe(now - task.enqueued_at)
-            lane.active._add(1)
+            size.value -= 1
+            waits.counts[bucket] += 1
+            waits.sum += waited
+            active.value += 1
         logger = tracker._logger
         if logger is not None:
             origin = task._context
@@ -240,15 +249,19 @@ class TaskRun:
             if exc_type is not None:
                 self.error_code = exc_type.__name__
         total, duration = lane.outcomes[status]
+        active, slow = lane.active, lane.slow
+        bucket = bisect_left(duration.bounds, seconds)
+        is_slow = seconds > tracker._slow
         with tracker._lock:
-            lane.active._add(-1)
+            active.value -= 1
             if total is not None:
-                total._add(1)
-            duration._observe(seconds)
-            if seconds > tracker._slow:
-                lane.slow._add(1)
-        if self._observer is not None:
-            self._observer.task_finished(seconds, status)
+                total.value += 1
+            duration.counts[bucket] += 1
+            duration.sum += seconds
+            if is_slow:
+                slow.value += 1
+        for observer in self._observers:
+            observer.task_finished(seconds, status)
         logger = tracker._logger
         if logger is not None:
             task = self.task
