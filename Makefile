@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: generate validate check test test-fast system-tools grafana-schema up down bench clean
+.PHONY: generate validate check test test-fast system-tools grafana-schema up down bench bench-exporter demo clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
+
+# What the exporter costs per task lifecycle and per scrape, against plain prometheus-client.
+bench-exporter: $(STAMP)
+	$(BIN)/python benchmarks/bench_exporter.py
+
+# A simulated orchestrator feeding the exporter on 127.0.0.1:9464 (Ctrl-C stops it), e.g.
+# make demo SCENARIO=error-spike SPEED=10; scenarios: normal error-spike backlog slow memory down.
+SCENARIO ?= normal
+SPEED ?= 10
+demo: $(STAMP)
+	$(BIN)/orchestrator demo --scenario $(SCENARIO) --speed $(SPEED)
 
 # The stack in docker compose; without a Docker engine, say so and point to the native stack.
 up:

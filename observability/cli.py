@@ -129,3 +129,47 @@ def silence_apply(alertmanager_url: str, silences_file: Path) -> None:
         sys.exit(1)
     for outcome in outcomes:
         out.print(f"{outcome.action:>9} {outcome.name} {outcome.silence_id or ''}".rstrip(), markup=False)
+
+
+@main.command()
+@click.option("--scenario", default="normal", show_default=True,
+              help="normal, error-spike, backlog, slow, memory or down: which alerts fire on purpose.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Simulated seconds per real second.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port of /metrics and /healthz [default: runtime.exporter.port of the spec; 0 picks a free one].")
+@click.option("--duration", type=click.FloatRange(min=0), default=None,
+              help="Real seconds to run [default: until Ctrl-C].")
+@spec_option
+@click.option("--log-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Write the file log outputs here instead of the spec's path.")
+@click.option("--quiet", is_flag=True, help="Leave out the console log output.")
+@click.option("--seed", type=int, default=None, help="Seed of the simulated workload.")
+def demo(scenario: str, speed: float, port: int | None, duration: float | None, spec: Path,
+         log_dir: Path | None, quiet: bool, seed: int | None) -> None:
+    """Run a simulated orchestrator that feeds the exporter, shaped by a scenario."""
+    from exporter.catalogue import catalogue_problems
+    from exporter.demo import run_demo
+    from exporter.scenarios import SCENARIO_ALERTS
+
+    if scenario not in SCENARIO_ALERTS:
+        raise click.BadParameter(f"{scenario!r} is not one of {', '.join(SCENARIO_ALERTS)}", param_hint="--scenario")
+    loaded = _load_or_exit(spec)
+    # The exporter's own checks of the catalogue, reported like the loader's.
+    problems = catalogue_problems(loaded)
+    for problem in problems:
+        if problem.level == "warning":
+            err.print(loaded.source.format(problem), markup=False, style="yellow")
+    errors = [loaded.source.format(p) for p in problems if p.level == "error"]
+    if errors:
+        for line in errors:
+            err.print(line, markup=False, style="red")
+        err.print(f"{len(errors)} error(s); the exporter did not start.", style="bold red")
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        finished = run_demo(loaded, scenario, speed=speed, port=port, duration=duration, log_dir=log_dir,
+                            console=not quiet, seed=seed, announce=lambda line: err.print(line, markup=False))
+    except OSError as exc:
+        err.print(f"the exporter cannot listen: {exc.strerror or exc}", markup=False, style="red")
+        sys.exit(1)
+    out.print(finished.summary(), markup=False)
