@@ -43,10 +43,11 @@ bench-exporter: $(STAMP)
 
 # A simulated orchestrator feeding the exporter on 127.0.0.1:9464 (Ctrl-C stops it), e.g.
 # make demo SCENARIO=error-spike SPEED=10; scenarios: normal error-spike backlog slow memory down.
+# Its file logs go to build/demo-logs, not to the real orchestrator's log.
 SCENARIO ?= normal
 SPEED ?= 10
 demo: $(STAMP)
-	$(BIN)/orchestrator demo --scenario $(SCENARIO) --speed $(SPEED)
+	$(BIN)/orchestrator demo --scenario $(SCENARIO) --speed $(SPEED) --log-dir build/demo-logs
 
 # The stack in docker compose; without a Docker engine, say so and point to the native stack.
 up:
