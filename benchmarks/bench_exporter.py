@@ -57,7 +57,7 @@ def plain_metrics(model: Model, registry: CollectorRegistry) -> dict[str, object
         elif m.type == "gauge":
             made[m.name] = Gauge(m.name, m.help, m.labels, registry=registry)
         else:
-            made[m.name] = Histogram(m.name, m.help, m.labels, buckets=m.buckets, registry=registry)
+            made[m.name] = Histogram(m.name, m.help, m.labels, buckets=m.buckets or Histogram.DEFAULT_BUCKETS, registry=registry)
     return made
 
 
@@ -136,7 +136,7 @@ def verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
 
-def interleaved(candidates: dict[str, tuple[Callable[[int], None], int]], rounds: int) -> dict[str, float]:
+def interleaved(candidates: dict[str, tuple[Callable[[int], object], int]], rounds: int) -> dict[str, float]:
     """Microseconds per call of each candidate, best of `rounds`; the candidates take turns in
     every round so that a burst of load elsewhere hits them all alike."""
     for fn, calls in candidates.values():

@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import math
 import threading
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any, ClassVar
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString
+from prometheus_client.utils import floatToGoString as _untyped_go_string
 
+from .children import CounterChild, FoldedChild, GaugeChild, HistogramChild
 from .guard import OVERFLOW, CardinalityGuard
+
+# Go's float formatting, as prometheus_client writes values and le bounds (untyped upstream).
+format_value: Callable[[float], str] = _untyped_go_string
 
 
 def _escape_value(value: str) -> str:
@@ -40,144 +43,6 @@ def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
     """`{a="x",b="y"}` with names sorted, as prometheus_client's text exposition writes them."""
     pairs = sorted(zip(names, values))
     return "{" + ",".join(f'{n}="{_escape_value(v)}"' for n, v in pairs) + "}" if pairs else ""
-
-
-class _Child:
-    __slots__ = ("_lock", "_metric", "labelvalues", "_text")
-
-    def __init__(self, lock: threading.Lock, metric: str, labelvalues: tuple[str, ...]):
-        self._lock = lock
-        self._metric = metric
-        self.labelvalues = labelvalues
-        self._text: Any = None  # rendered label strings, built at the first scrape
-
-
-class CounterChild(_Child):
-    __slots__ = ("value",)
-
-    def __init__(self, lock: threading.Lock, metric: str, labelvalues: tuple[str, ...]):
-        super().__init__(lock, metric, labelvalues)
-        self.value = 0.0
-
-    def inc(self, amount: float = 1.0) -> None:
-        if amount < 0:
-            raise ValueError(f"{self._metric}: a counter only goes up; inc({amount}) would lower it")
-        with self._lock:
-            self.value += amount
-
-
-class GaugeChild(_Child):
-    __slots__ = ("value", "_function")
-
-    def __init__(self, lock: threading.Lock, metric: str, labelvalues: tuple[str, ...]):
-        super().__init__(lock, metric, labelvalues)
-        self.value = 0.0
-        self._function: Callable[[], float] | None = None
-
-    def inc(self, amount: float = 1.0) -> None:
-        with self._lock:
-            self.value += amount
-
-    def dec(self, amount: float = 1.0) -> None:
-        with self._lock:
-            self.value -= amount
-
-    def set(self, value: float) -> None:
-        with self._lock:
-            self.value = float(value)
-
-    def set_function(self, function: Callable[[], float]) -> None:
-        """Read the value from `function` at every scrape (uptime, disk usage)."""
-        self._function = function
-
-    def read(self) -> float:
-        return float(self._function()) if self._function is not None else self.value
-
-
-class HistogramChild(_Child):
-    __slots__ = ("bounds", "counts", "sum")
-
-    def __init__(self, lock: threading.Lock, metric: str, labelvalues: tuple[str, ...], bounds: tuple[float, ...]):
-        super().__init__(lock, metric, labelvalues)
-        self.bounds = bounds
-        # Per bucket, not cumulative; the last one is +Inf. Cumulated when collected.
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        index = bisect_left(self.bounds, value)  # outside the lock: keep the critical section short
-        with self._lock:
-            self.counts[index] += 1
-            self.sum += value
-
-
-class FoldedChild:
-    """What a label tuple past the cap gets: updates go to the overflow series and count as folded.
-
-    Besides the methods, it offers the attributes the task tracker updates under the lock
-    (`value`; `bounds`, `counts` and `sum`): writing `value` or `sum` counts one folded sample,
-    so `child.value += 1` and `counts[i] += 1; sum += v` work on either kind of child.
-    """
-
-    __slots__ = ("_overflow", "_folded", "_lock")
-
-    def __init__(self, overflow: Any, folded: CounterChild | None, lock: threading.Lock):
-        self._overflow = overflow
-        self._folded = folded
-        self._lock = lock
-
-    def _count(self) -> None:
-        if self._folded is not None:
-            self._folded.value += 1
-
-    @property
-    def value(self) -> float:
-        return self._overflow.value  # type: ignore[no-any-return]
-
-    @value.setter
-    def value(self, value: float) -> None:
-        self._overflow.value = value
-        self._count()
-
-    @property
-    def bounds(self) -> tuple[float, ...]:
-        return self._overflow.bounds  # type: ignore[no-any-return]
-
-    @property
-    def counts(self) -> list[int]:
-        return self._overflow.counts  # type: ignore[no-any-return]
-
-    @property
-    def sum(self) -> float:
-        return self._overflow.sum  # type: ignore[no-any-return]
-
-    @sum.setter
-    def sum(self, value: float) -> None:
-        self._overflow.sum = value
-        self._count()
-
-    def inc(self, amount: float = 1.0) -> None:
-        if amount < 0 and isinstance(self._overflow, CounterChild):
-            self._overflow.inc(amount)  # raises the counter's ValueError
-        with self._lock:
-            self.value += amount
-
-    def dec(self, amount: float = 1.0) -> None:
-        with self._lock:
-            self.value -= amount
-
-    def set(self, value: float) -> None:
-        with self._lock:
-            self.value = float(value)
-
-    def set_function(self, function: Callable[[], float]) -> None:
-        raise ValueError(f"{self._overflow._metric}: a folded series cannot read its value from a function")
-
-    def observe(self, value: float) -> None:
-        index = bisect_left(self.bounds, value)
-        with self._lock:
-            self.counts[index] += 1
-            self.sum += value
 
 
 class Snapshot(Metric):
@@ -193,7 +58,7 @@ class Snapshot(Metric):
         self._rows = rows
         self._samples: list[Sample] | None = None
 
-    @property  # type: ignore[override]
+    @property
     def samples(self) -> list[Sample]:
         if self._samples is None:
             self._samples = self._family._samples(self._rows)
@@ -254,8 +119,8 @@ class Family:
 
     def _validated(self, values: tuple[Any, ...], named: dict[str, Any]) -> tuple[str, ...]:
         if not self.labelnames:
-            given = ", ".join(named) or ", ".join(map(repr, values))
-            raise ValueError(f"{self.name}: has no labels, but got {given}")
+            given = ", ".join(named) or ", ".join(map(repr, values)) or "a call to labels()"
+            raise ValueError(f"{self.name}: has no labels, but got {given}; update it directly")
         if values and named:
             raise ValueError(f"{self.name}: pass label values by name or by position, not both")
         if named:
@@ -368,7 +233,7 @@ class _ScalarFamily(Family):
             prefix = child._text
             if prefix is None:
                 prefix = child._text = exposed + _label_text(self.labelnames, child.labelvalues) + " "
-            lines.append(prefix + floatToGoString(value) + "\n")
+            lines.append(prefix + format_value(value) + "\n")
         return "".join(lines)
 
 
@@ -426,7 +291,7 @@ class HistogramFamily(Family):
         if "le" in labelnames:
             raise ValueError(f"{name}: label 'le' is reserved for histogram buckets")
         self.bounds = bounds
-        self._le = tuple(floatToGoString(b) for b in bounds) + ("+Inf",)
+        self._le = tuple(format_value(b) for b in bounds) + ("+Inf",)
         super().__init__(name, help, labelnames, lock=lock, guard=guard)
 
     def _create(self, labelvalues: tuple[str, ...]) -> HistogramChild:
@@ -470,7 +335,7 @@ class HistogramFamily(Family):
             cumulative = 0
             for prefix, n in zip(prefixes[0], counts):
                 cumulative += n
-                lines.append(prefix + floatToGoString(float(cumulative)) + "\n")
-            lines.append(prefixes[1] + floatToGoString(float(cumulative)) + "\n")
-            lines.append(prefixes[2] + floatToGoString(sum_) + "\n")
+                lines.append(prefix + format_value(float(cumulative)) + "\n")
+            lines.append(prefixes[1] + format_value(float(cumulative)) + "\n")
+            lines.append(prefixes[2] + format_value(sum_) + "\n")
         return "".join(lines)

@@ -155,7 +155,7 @@ class Instrumentation:
         """Create series at zero for label values known in advance (rate() then sees the first
         increment, and a dashboard lists every agent before its first task)."""
         agents, models = tuple(agents), tuple(models)
-        self.tasks.prepare(agents, models, tuple(priorities))
+        self.tasks.prepare(agents, models, tuple(priorities), tuple(retry_reasons))
         fed = self.metrics.fed
         for agent in agents:
             fed(AGENTS_ACTIVE).labels(agent_type=agent)
@@ -163,8 +163,6 @@ class Instrumentation:
                 fed(AGENT_SPAWNS).labels(agent_type=agent, mode=mode)
             for model in models:
                 fed(AGENT_TOKENS).labels(agent_type=agent, model=model)
-            for reason in retry_reasons:
-                self.tasks._retries.labels(agent=agent, reason=reason)
             for code in error_codes:
                 fed(AGENT_ERRORS).labels(agent_type=agent, error_code=code)
         for operation in file_operations:

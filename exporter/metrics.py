@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.metrics import Histogram as _ClientHistogram
@@ -116,7 +116,7 @@ class MetricSet:
     # -- custom metrics (§10.2) --------------------------------------------------------------
 
     def _custom(self, kind: str, name: str, description: str, labels: Sequence[str],
-                buckets: Iterable[float] | None) -> Any:
+                buckets: Iterable[float] | None) -> Family:
         if not _METRIC_NAME.match(name):
             raise ValueError(f"{name!r}: not a valid Prometheus metric name")
         labels = tuple(labels)
@@ -131,11 +131,11 @@ class MetricSet:
 
     def Counter(self, name: str, description: str, labels: Sequence[str] = ()) -> CounterFamily:  # noqa: N802
         """A custom counter in the same registry, under the same cardinality guard."""
-        return self._custom("counter", name, description, labels, None)
+        return cast(CounterFamily, self._custom("counter", name, description, labels, None))
 
     def Gauge(self, name: str, description: str, labels: Sequence[str] = ()) -> GaugeFamily:  # noqa: N802
-        return self._custom("gauge", name, description, labels, None)
+        return cast(GaugeFamily, self._custom("gauge", name, description, labels, None))
 
     def Histogram(self, name: str, description: str, labels: Sequence[str] = (),  # noqa: N802
                   buckets: Iterable[float] = DEFAULT_BUCKETS) -> HistogramFamily:
-        return self._custom("histogram", name, description, labels, buckets)
+        return cast(HistogramFamily, self._custom("histogram", name, description, labels, buckets))

@@ -72,24 +72,23 @@ def workload(scenario: str, model: Model) -> Workload:
         exporter_stops_after=None,
     )
     if scenario == "error-spike":
-        return _replace(normal, failure_ratio=min(0.9, 2.4 * t["task_failure_ratio_critical"]),
+        return replace(normal, failure_ratio=min(0.9, 2.4 * t["task_failure_ratio_critical"]),
                         agent_errors_per_second=3 * t["agent_error_rate_max"])
     if scenario == "backlog":
-        return _replace(normal, load=3.0, queue_cap=int(2 * t["queue_backlog_max"]))
+        return replace(normal, load=3.0, queue_cap=int(2 * t["queue_backlog_max"]))
     if scenario == "slow":
         low = max(t["slow_task_seconds"], t["latency_p95_max_ms"] / 1000)
-        return _replace(normal, task_seconds=(1.2 * low, 2.0 * low))
+        return replace(normal, task_seconds=(1.2 * low, 2.0 * low))
     if scenario == "memory":
         # Above the warning level, below the critical one: the MEDIUM alert, not the page.
         between = (t["memory_warning_bytes"] + t["memory_critical_bytes"]) / 2
-        return _replace(normal, memory_hog_bytes=between)
+        return replace(normal, memory_hog_bytes=between)
     if scenario == "down":
         # Answer two scrapes so Prometheus has seen the target up, then stop answering.
-        return _replace(normal, exporter_stops_after=2 * _seconds(model.scrape.interval))
+        return replace(normal, exporter_stops_after=2 * _seconds(model.scrape.interval))
     return normal
 
 
-_replace = replace
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 

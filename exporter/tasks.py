@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from .catalogue import QUEUE_SIZE, QUEUE_WAIT, SLOW_TASKS, TASK_DURATION, TASK_RETRIES, TASKS_ACTIVE, TASKS_TOTAL
 from .context import CorrelationContext, correlation, current
-from .families import FoldedChild
+from .children import FoldedChild
 from .metrics import MetricSet
 
 SUCCESS, FAILED, RETRIED = "success", "failed", "retried"
@@ -135,13 +135,16 @@ class TaskTracker:
                 self._lanes[(agent, model)] = lane
         return lane
 
-    def prepare(self, agents: tuple[str, ...], models: tuple[str, ...], priorities: tuple[str, ...]) -> None:
+    def prepare(self, agents: tuple[str, ...], models: tuple[str, ...], priorities: tuple[str, ...],
+                retry_reasons: tuple[str, ...] = ()) -> None:
         """Create the series of known label values at zero, so dashboards and rate() see them at once."""
         for priority in priorities:
             self._queue_of(priority)
         for agent in agents:
             for model in models:
                 self._lane_of(agent, model)
+            for reason in retry_reasons:
+                self._retries.labels(agent=agent, reason=reason)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
