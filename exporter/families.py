@@ -141,33 +141,26 @@ class Family:
 
     def _resolve(self, values: tuple[Any, ...], named: dict[str, Any], key: Any) -> Any:
         labelvalues = self._validated(values, named)
-        created = folded = False
         with self._structure:
             child = self._series.get(labelvalues)
-            if child is None:
-                if self._guard is not None and len(self._series) >= self._guard.cap:
-                    folded = True
-                else:
-                    child = self._series[labelvalues] = self._create(labelvalues)
-                    created = True
-            if child is not None and key is not None:
-                self._children[key] = child
-            if folded and self._overflow is None:
+            if child is None and (self._guard is None or len(self._series) < self._guard.cap):
+                child = self._series[labelvalues] = self._create(labelvalues)
+            if child is not None:
+                if key is not None:
+                    self._children[key] = child
+                return child
+            if self._overflow is None:
                 self._overflow = self._create((OVERFLOW,) * self._arity)
-                created = True
-        # The guard updates other families and may log: never while holding a lock.
-        if created and self._guard is not None:
-            self._guard.series_changed(self.name, self.series_count())
-        if folded:
-            assert self._guard is not None
-            folded_counter = self._guard.folded(self.name)
-            if self._folded_proxy is None:
-                self._folded_proxy = FoldedChild(self._overflow, folded_counter, self._lock)
-            return self._folded_proxy
-        return child
+        # Past the cap. The guard may log: never while holding a lock.
+        assert self._guard is not None
+        folded_counter = self._guard.folded(self.name)
+        if self._folded_proxy is None:
+            self._folded_proxy = FoldedChild(self._overflow, folded_counter, self._lock)
+        return self._folded_proxy
 
-    def series_count(self) -> int:
-        return len(self._series) + (self._overflow is not None)
+    def series_count(self) -> float:
+        """Series this metric exposes, the overflow one included (read at each scrape)."""
+        return float(len(self._series) + (self._overflow is not None))
 
     def _create(self, labelvalues: tuple[str, ...]) -> Any:
         raise NotImplementedError

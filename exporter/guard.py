@@ -32,12 +32,11 @@ class CardinalityGuard:
         self._series = series_family
         self._folded = folded_family
 
-    def series_changed(self, metric: str, count: int) -> None:
+    def track(self, metric: str, series_count: Callable[[], float]) -> None:
+        """Show a guarded metric's series count, read at each scrape (never stale, costs nothing
+        when a series is added), and its folded count from zero, so that rate() works."""
         if self._series is not None:
-            self._series.labels(metric=metric).set(count)
-
-    def start_counting(self, metric: str) -> None:
-        """Show a zero folded count for a guarded metric from the start, so rate() works."""
+            self._series.labels(metric=metric).set_function(series_count)
         if self._folded is not None:
             self._folded.labels(metric=metric)
 

@@ -109,8 +109,7 @@ class MetricSet:
             self.registry.register(family)  # raises ValueError on a name another collector holds
             self._families[name] = family
         if guarded:
-            self.guard.series_changed(name, family.series_count())
-            self.guard.start_counting(name)
+            self.guard.track(name, family.series_count)
         return family
 
     # -- custom metrics (§10.2) --------------------------------------------------------------
