@@ -9,4 +9,4 @@ COPY exporter ./exporter
 RUN pip install . && useradd --system --uid 10001 orchestrator
 USER orchestrator
 EXPOSE 9464
-CMD ["orchestrator", "demo", "--scenario", "normal", "--host", "0.0.0.0", "--port", "9464"]
+CMD ["orchestrator", "demo", "--scenario", "normal", "--host", "0.0.0.0", "--port", "9464", "--log-dir", "/tmp/orchestrator-logs"]

@@ -1,9 +1,10 @@
-"""What the exporter feeds, stated once, and checked against the spec's catalogue at start.
+"""Which catalogue metrics the exporter's code updates, by name, checked against the spec at start.
 
 The spec owns every metric's type, help, labels and buckets; the exporter registers them from
-there. The code still has to know which metric a task completion updates and with which label
-names, so that knowledge lives here, one line per metric, and `check_catalogue` turns any
-disagreement with the spec into `file:line:col` errors before anything is served.
+there and never restates them. The code must still name the metrics it updates: those names
+are here, once. At start `catalogue_problems` checks that each exists with source exporter,
+and `selfcheck.label_contract_problems` runs the instrumentation once so that a label the code
+sets and the spec lacks is a `file:line:col` error before anything is served.
 """
 
 from __future__ import annotations
@@ -16,44 +17,44 @@ from prometheus_client import ProcessCollector
 from observability.load import Loaded, load
 from observability.problems import Problem, SpecError
 
+from .selfcheck import label_contract_problems
+
 
 @dataclass(frozen=True)
 class Feed:
     name: str
-    type: str
-    labels: tuple[str, ...] = ()
 
 
 # Tasks (§1.1)
-TASKS_TOTAL = Feed("orchestrator_tasks_total", "counter", ("agent", "status", "model"))
-TASKS_ACTIVE = Feed("orchestrator_tasks_active", "gauge", ("agent",))
-TASK_DURATION = Feed("orchestrator_task_duration_seconds", "histogram", ("agent", "status"))
-QUEUE_SIZE = Feed("orchestrator_task_queue_size", "gauge", ("priority",))
-QUEUE_WAIT = Feed("orchestrator_task_queue_wait_seconds", "histogram", ("priority",))
-TASK_RETRIES = Feed("orchestrator_task_retries_total", "counter", ("agent", "reason"))
-SLOW_TASKS = Feed("orchestrator_slow_tasks_total", "counter", ("agent",))
+TASKS_TOTAL = Feed("orchestrator_tasks_total")
+TASKS_ACTIVE = Feed("orchestrator_tasks_active")
+TASK_DURATION = Feed("orchestrator_task_duration_seconds")
+QUEUE_SIZE = Feed("orchestrator_task_queue_size")
+QUEUE_WAIT = Feed("orchestrator_task_queue_wait_seconds")
+TASK_RETRIES = Feed("orchestrator_task_retries_total")
+SLOW_TASKS = Feed("orchestrator_slow_tasks_total")
 # Agents (§1.2)
-AGENT_SPAWNS = Feed("orchestrator_agent_spawn_total", "counter", ("agent_type", "mode"))
-AGENTS_ACTIVE = Feed("orchestrator_agent_active", "gauge", ("agent_type",))
-AGENT_ERRORS = Feed("orchestrator_agent_errors_total", "counter", ("agent_type", "error_code"))
-AGENT_MEMORY = Feed("orchestrator_agent_memory_bytes", "gauge", ("agent_type",))
-AGENT_TOKENS = Feed("orchestrator_agent_tokens_total", "counter", ("agent_type", "model"))
+AGENT_SPAWNS = Feed("orchestrator_agent_spawn_total")
+AGENTS_ACTIVE = Feed("orchestrator_agent_active")
+AGENT_ERRORS = Feed("orchestrator_agent_errors_total")
+AGENT_MEMORY = Feed("orchestrator_agent_memory_bytes")
+AGENT_TOKENS = Feed("orchestrator_agent_tokens_total")
 # Performance and system health (§1.3, §1.4, §4.4)
-PARALLEL_EFFICIENCY = Feed("orchestrator_parallelism_efficiency", "gauge")
-UPTIME = Feed("orchestrator_uptime_seconds", "gauge")
-HEALTH = Feed("orchestrator_health_status", "gauge", ("component",))
-MCP_TOOLS = Feed("orchestrator_mcp_tools_available", "gauge", ("plugin",))
-FILE_OPERATIONS = Feed("orchestrator_file_operations_total", "counter", ("operation", "status"))
-DISK_USAGE = Feed("orchestrator_disk_usage_ratio", "gauge", ("volume",))
+PARALLEL_EFFICIENCY = Feed("orchestrator_parallelism_efficiency")
+UPTIME = Feed("orchestrator_uptime_seconds")
+HEALTH = Feed("orchestrator_health_status")
+MCP_TOOLS = Feed("orchestrator_mcp_tools_available")
+FILE_OPERATIONS = Feed("orchestrator_file_operations_total")
+DISK_USAGE = Feed("orchestrator_disk_usage_ratio")
 # Teams (§2.3)
-TEAMS_FORMED = Feed("orchestrator_teams_formed_total", "counter")
-TEAMS_ACTIVE = Feed("orchestrator_teams_active", "gauge")
+TEAMS_FORMED = Feed("orchestrator_teams_formed_total")
+TEAMS_ACTIVE = Feed("orchestrator_teams_active")
 # The exporter's own health (§12.4)
-EXPORTER_SERIES = Feed("orchestrator_exporter_series", "gauge", ("metric",))
-FOLDED_SAMPLES = Feed("orchestrator_exporter_folded_samples_total", "counter", ("metric",))
-LOG_LINES = Feed("orchestrator_log_lines_total", "counter", ("level",))
-LOG_WRITE_ERRORS = Feed("orchestrator_log_write_errors_total", "counter", ("output",))
-TRACE_EXPORT_ERRORS = Feed("orchestrator_trace_export_errors_total", "counter", ("exporter",))
+EXPORTER_SERIES = Feed("orchestrator_exporter_series")
+FOLDED_SAMPLES = Feed("orchestrator_exporter_folded_samples_total")
+LOG_LINES = Feed("orchestrator_log_lines_total")
+LOG_WRITE_ERRORS = Feed("orchestrator_log_write_errors_total")
+TRACE_EXPORT_ERRORS = Feed("orchestrator_trace_export_errors_total")
 
 FEEDS: tuple[Feed, ...] = (
     TASKS_TOTAL, TASKS_ACTIVE, TASK_DURATION, QUEUE_SIZE, QUEUE_WAIT, TASK_RETRIES, SLOW_TASKS,
@@ -62,10 +63,6 @@ FEEDS: tuple[Feed, ...] = (
     TEAMS_FORMED, TEAMS_ACTIVE,
     EXPORTER_SERIES, FOLDED_SAMPLES, LOG_LINES, LOG_WRITE_ERRORS, TRACE_EXPORT_ERRORS,
 )
-
-
-def _words(labels: tuple[str, ...]) -> str:
-    return ", ".join(labels) if labels else "no labels"
 
 
 def process_metric_names() -> set[str]:
@@ -79,20 +76,12 @@ def catalogue_problems(loaded: Loaded) -> list[Problem]:
     fed = {feed.name for feed in FEEDS}
     for feed in FEEDS:
         metric = metrics.get(feed.name)
-        what = f"a {feed.type} with {_words(feed.labels)}"
         if metric is None:
-            problems.append(Problem(("metrics",), f"the exporter feeds {feed.name} ({what}), "
-                                                  "which the catalogue does not define"))
+            problems.append(Problem(("metrics",), f"the exporter feeds {feed.name}, which the catalogue does not define"))
             continue
         if metric.source != "exporter":
             problems.append(Problem(metric.path + ("source",), f"the exporter feeds {feed.name} itself; "
                                                                f"its source must be exporter, not {metric.source}"))
-        if metric.type != feed.type:
-            problems.append(Problem(metric.path + ("type",), f"the exporter feeds {feed.name} as {what}, "
-                                                             f"not a {metric.type}"))
-        if set(metric.labels) != set(feed.labels):
-            problems.append(Problem(metric.path + ("labels",), f"the exporter sets {_words(feed.labels)} on "
-                                                               f"{feed.name}, not {_words(metric.labels)}"))
     process_names = process_metric_names()
     for name, metric in metrics.items():
         if metric.source == "exporter" and name not in fed:
@@ -102,6 +91,8 @@ def catalogue_problems(loaded: Loaded) -> list[Problem]:
             problems.append(Problem(metric.path + ("source",),
                                     "prometheus-client's process collector does not export this metric; "
                                     f"it gives {', '.join(sorted(process_names))}"))
+    if not any(p.level == "error" for p in problems):
+        problems += label_contract_problems(loaded.model)
     return problems
 
 

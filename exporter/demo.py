@@ -324,10 +324,10 @@ class Demo:
 
 
 def run_demo(loaded: Loaded, scenario: str, *, speed: float, port: int | None, duration: float | None,
-             log_dir: Path | None = None, console: bool = True, seed: int | None = None,
+             host: str | None = None, log_dir: Path | None = None, console: bool = True, seed: int | None = None,
              announce: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Demo:
     """What `orchestrator demo` runs: start, serve until `duration` or Ctrl-C, stop."""
-    demo = Demo(loaded, scenario, speed=speed, port=port, log_dir=log_dir, console=console, seed=seed)
+    demo = Demo(loaded, scenario, speed=speed, port=port, host=host, log_dir=log_dir, console=console, seed=seed)
     demo.start()
     try:
         alerts = ", ".join(SCENARIO_ALERTS[scenario]) or "none"

@@ -45,6 +45,14 @@ def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
     return "{" + ",".join(f'{n}="{_escape_value(v)}"' for n, v in pairs) + "}" if pairs else ""
 
 
+class LabelError(ValueError):
+    """A label set that does not fit a metric's labels; `metric` names the metric."""
+
+    def __init__(self, metric: str, message: str):
+        super().__init__(message)
+        self.metric = metric
+
+
 class Snapshot(Metric):
     """One family's values, copied under the lock. Samples are built only if asked for."""
 
@@ -120,22 +128,22 @@ class Family:
     def _validated(self, values: tuple[Any, ...], named: dict[str, Any]) -> tuple[str, ...]:
         if not self.labelnames:
             given = ", ".join(named) or ", ".join(map(repr, values)) or "a call to labels()"
-            raise ValueError(f"{self.name}: has no labels, but got {given}; update it directly")
+            raise LabelError(self.name, f"{self.name}: has no labels, but got {given}; update it directly")
         if values and named:
-            raise ValueError(f"{self.name}: pass label values by name or by position, not both")
+            raise LabelError(self.name, f"{self.name}: pass label values by name or by position, not both")
         if named:
             for label in named:
                 if label not in self.labelnames:
-                    raise ValueError(f"{self.name}: unknown label '{label}'; its labels are {', '.join(self.labelnames)}")
+                    raise LabelError(self.name, f"{self.name}: unknown label '{label}'; its labels are {', '.join(self.labelnames)}")
             for label in self.labelnames:
                 if label not in named:
-                    raise ValueError(f"{self.name}: missing label '{label}'; its labels are {', '.join(self.labelnames)}")
+                    raise LabelError(self.name, f"{self.name}: missing label '{label}'; its labels are {', '.join(self.labelnames)}")
             return tuple(str(named[label]) for label in self.labelnames)
         if len(values) < self._arity:
-            raise ValueError(f"{self.name}: missing label '{self.labelnames[len(values)]}'; "
+            raise LabelError(self.name, f"{self.name}: missing label '{self.labelnames[len(values)]}'; "
                              f"its labels are {', '.join(self.labelnames)}")
         if len(values) > self._arity:
-            raise ValueError(f"{self.name}: got {len(values)} label values for {self._arity} labels "
+            raise LabelError(self.name, f"{self.name}: got {len(values)} label values for {self._arity} labels "
                              f"({', '.join(self.labelnames)}); the extra value is {values[self._arity]!r}")
         return tuple(str(v) for v in values)
 
@@ -167,7 +175,7 @@ class Family:
 
     def _require_unlabelled(self) -> Any:
         if self.labelnames:
-            raise ValueError(f"{self.name}: missing label '{self.labelnames[0]}'; "
+            raise LabelError(self.name, f"{self.name}: missing label '{self.labelnames[0]}'; "
                              f"its labels are {', '.join(self.labelnames)}; call .labels(...) first")
         return self._only
 

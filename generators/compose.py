@@ -108,7 +108,7 @@ def render(model: Model) -> dict[str, Any]:
             "image": EXPORTER_IMAGE,
             # Inside the container it must listen on all interfaces for Prometheus to reach it.
             "command": ["orchestrator", "demo", "--scenario", "normal", "--host", "0.0.0.0",
-                        "--port", str(exporter_port)],
+                        "--port", str(exporter_port), "--log-dir", "/tmp/orchestrator-logs"],
             "environment": {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{stack.JAEGER_HOST}:{stack.OTLP_GRPC_PORT}"},
             "ports": [_port(exporter_port)],
             "healthcheck": {"test": ["CMD", "python", "-c",

@@ -138,6 +138,9 @@ def silence_apply(alertmanager_url: str, silences_file: Path) -> None:
               help="Simulated seconds per real second.")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port of /metrics and /healthz [default: runtime.exporter.port of the spec; 0 picks a free one].")
+@click.option("--host", default=None,
+              help="Address to listen on [default: runtime.exporter.host of the spec, 127.0.0.1]; "
+                   "0.0.0.0 inside a container.")
 @click.option("--duration", type=click.FloatRange(min=0), default=None,
               help="Real seconds to run [default: until Ctrl-C].")
 @spec_option
@@ -145,7 +148,7 @@ def silence_apply(alertmanager_url: str, silences_file: Path) -> None:
               help="Write the file log outputs here instead of the spec's path.")
 @click.option("--quiet", is_flag=True, help="Leave out the console log output.")
 @click.option("--seed", type=int, default=None, help="Seed of the simulated workload.")
-def demo(scenario: str, speed: float, port: int | None, duration: float | None, spec: Path,
+def demo(scenario: str, speed: float, port: int | None, host: str | None, duration: float | None, spec: Path,
          log_dir: Path | None, quiet: bool, seed: int | None) -> None:
     """Run a simulated orchestrator that feeds the exporter, shaped by a scenario."""
     from exporter.catalogue import catalogue_problems
@@ -167,7 +170,7 @@ def demo(scenario: str, speed: float, port: int | None, duration: float | None, 
         err.print(f"{len(errors)} error(s); the exporter did not start.", style="bold red")
         sys.exit(EXIT_BAD_INPUT)
     try:
-        finished = run_demo(loaded, scenario, speed=speed, port=port, duration=duration, log_dir=log_dir,
+        finished = run_demo(loaded, scenario, speed=speed, port=port, host=host, duration=duration, log_dir=log_dir,
                             console=not quiet, seed=seed, announce=lambda line: err.print(line, markup=False))
     except OSError as exc:
         err.print(f"the exporter cannot listen: {exc.strerror or exc}", markup=False, style="red")

@@ -224,8 +224,8 @@ def test_a_catalogue_the_exporter_cannot_feed_stops_the_demo_with_exit_2(root: P
                            "help: Agent teams currently working.\n    labels: [team]")
     result = CliRunner().invoke(main, ["demo", "--spec", str(spec), "--port", "0", "--duration", "0.1"])
     assert result.exit_code == 2, result.output
-    assert (f"{spec}:{line + 1}:5: metrics.orchestrator_teams_active.labels: the exporter sets no labels "
-            "on orchestrator_teams_active, not team") in result.output
+    assert (f"{spec}:{line + 1}:5: metrics.orchestrator_teams_active.labels: the exporter's code does not fit "
+            "the spec here: orchestrator_teams_active: missing label 'team'") in result.output
     assert "the exporter did not start" in result.output
 
 
@@ -233,3 +233,15 @@ def test_an_unknown_scenario_is_a_usage_error(root: Path) -> None:
     result = CliRunner().invoke(main, ["demo", "--scenario", "calm", "--duration", "0.1"])
     assert result.exit_code == 2
     assert "'calm' is not one of normal, error-spike, backlog, slow, memory, down" in result.output
+
+
+def test_a_label_the_code_does_not_set_stops_the_demo_at_that_metric(root: Path, tmp_path: Path) -> None:
+    """The label lists live only in the spec; the start-up self-check runs the code's own calls."""
+    spec, line = spec_with(root, tmp_path, "help: Total tasks dispatched by the orchestrator, by final status.\n"
+                                           "    labels: [agent, status, model]",
+                           "help: Total tasks dispatched by the orchestrator, by final status.\n"
+                           "    labels: [agent, status, model, tenant]")
+    result = CliRunner().invoke(main, ["demo", "--spec", str(spec), "--port", "0", "--duration", "0.1"])
+    assert result.exit_code == 2, result.output
+    assert (f"{spec}:{line + 1}:5: metrics.orchestrator_tasks_total.labels: the exporter's code does not fit "
+            "the spec here: orchestrator_tasks_total: missing label 'tenant'") in result.output
