@@ -7,7 +7,9 @@ import difflib
 
 from .model import Model, RecordingRule
 from .problems import Path, Problem
-from .promql import Analysis, LabelSet, PromQLSyntaxError, analyse
+import promql_parser as pp
+
+from .promql import Analysis, LabelSet, PromQLSyntaxError, analyse, parse
 
 # Series Prometheus makes itself for every scrape target.
 BUILTIN_SERIES = {name: frozenset({"job", "instance"}) for name in (
@@ -113,3 +115,19 @@ def lint_expression(expr: str, path: Path, catalogue: Catalogue, model: Model) -
                 problems.append(Problem(path, f"job '{value}' is not scraped: the scrape job is '{model.scrape.job}'"))
     problems += [Problem(path, text) for text in analysis.label_problems]
     return analysis, problems
+
+
+def parse_series_selector(text: str, path: Path, catalogue: Catalogue) -> tuple[pp.VectorSelector | None, LabelSet, list[Problem]]:
+    """A plain `metric{label="value"}` selector (test series, label_values): the node, the
+    series' labels, and what is wrong with it (not a selector, unknown metric, unknown label)."""
+    try:
+        node = parse(text)
+    except PromQLSyntaxError as exc:
+        return None, None, [Problem(path, f"invalid PromQL: {exc}")]
+    if not isinstance(node, pp.VectorSelector) or node.name is None:
+        return None, None, [Problem(path, "write a series selector such as metric{label=\"value\"}")]
+    labels = catalogue.labels(node.name)
+    if labels is None:
+        return node, None, [Problem(path, f"unknown metric '{node.name}'" + suggest(node.name, catalogue.known_names()))]
+    return node, labels, [Problem(path, f"label '{m.name}' does not exist on {node.name}")
+                          for m in node.matchers.matchers if m.name not in labels]

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import promql_parser as pp
-
 from . import gotemplate
-from .catalogue import Catalogue, lint_expression, suggest
+from .catalogue import Catalogue, lint_expression, parse_series_selector, suggest
 from .lint_dashboards import lint_dashboards
 from .model import Alert, AlertRule, Example, Model
 from .problems import Path, Problem, format_path
-from .promql import Analysis, PromQLSyntaxError, parse
+from .promql import Analysis
 
 # Labels whose values are unique per task or request: one series each would never end.
 PER_REQUEST_LABELS = frozenset({
@@ -121,25 +119,8 @@ def _lint_alert_examples(alert: Alert, catalogue: Catalogue) -> list[Problem]:
 
 
 def _lint_example(example: Example, catalogue: Catalogue) -> list[Problem]:
-    problems = []
-    for series, _ in example.series:
-        path = example.path + ("series", series)
-        try:
-            node = parse(series)
-        except PromQLSyntaxError as exc:
-            problems.append(Problem(path, f"not a series selector: {exc}"))
-            continue
-        if not isinstance(node, pp.VectorSelector) or node.name is None:
-            problems.append(Problem(path, "write a series as metric{label=\"value\", ...}"))
-            continue
-        labels = catalogue.labels(node.name)
-        if labels is None:
-            problems.append(Problem(path, f"unknown series '{node.name}'" + suggest(node.name, catalogue.known_names())))
-            continue
-        for matcher in node.matchers.matchers:
-            if matcher.name not in labels:
-                problems.append(Problem(path, f"label '{matcher.name}' does not exist on {node.name}"))
-    return problems
+    return [problem for series, _ in example.series
+            for problem in parse_series_selector(series, example.path + ("series", series), catalogue)[2]]
 
 
 def _lint_delivery(model: Model) -> list[Problem]:

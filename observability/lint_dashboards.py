@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import re
 
-import promql_parser as pp
-
-from .catalogue import Catalogue, lint_expression, suggest
+from .catalogue import Catalogue, lint_expression, parse_series_selector, suggest
 from .model import Model
 from .model_dashboards import Dashboard, Panel
 from .problems import Problem
-from .promql import Analysis, PromQLSyntaxError, parse
+from .promql import Analysis
 
 # Grafana's interval macros; each becomes a duration before the query is parsed, as Grafana does.
 _MACRO = re.compile(r"\$\{?__(rate_interval|interval|range)(?::\w+)?\}?")
@@ -60,18 +58,9 @@ def _lint_variables(dashboard: Dashboard, catalogue: Catalogue) -> list[Problem]
         label, selector = match.group("label"), match.group("selector")
         if selector is None:
             continue
-        try:
-            node = parse(selector)
-        except PromQLSyntaxError as exc:
-            problems.append(Problem(path, f"invalid PromQL: {exc}"))
-            continue
-        if not isinstance(node, pp.VectorSelector) or node.name is None:
-            problems.append(Problem(path, "label_values takes a series selector such as metric{label=\"value\"}"))
-            continue
-        labels = catalogue.labels(node.name)
-        if labels is None:
-            problems.append(Problem(path, f"unknown metric '{node.name}'" + suggest(node.name, catalogue.known_names())))
-        elif label not in labels:
+        node, labels, found = parse_series_selector(selector, path, catalogue)
+        problems += found
+        if node is not None and labels is not None and label not in labels:
             problems.append(Problem(path, f"label '{label}' does not exist on {node.name} (it has: {', '.join(sorted(labels))})"))
     return problems
 

@@ -81,6 +81,10 @@ CASES = [
     Case("pagerduty key inline", "routing_key_file: pagerduty_routing_key",
          "routing_key_file: 0123456789abcdef0123456789abcdef",
          "routing_key_file: 0123", "receivers.pagerduty.routing_key_file", "PagerDuty routing key"),
+    Case("example series of an unknown metric", """      - series: {'orchestrator_health_status{component="scheduler"}': '0x5'}""",
+         """      - series: {'orchestrator_health{component="scheduler"}': '0x5'}""",
+         """'orchestrator_health{component""", 'alerts[1].examples[0].series.orchestrator_health{component="scheduler"}',
+         "unknown metric 'orchestrator_health'"),
     # --- dashboards ------------------------------------------------------------------
     Case("unknown panel type", "            type: timeseries\n            unit: ops\n            queries:\n              - expr: sum by (agent) (rate(orchestrator_tasks_total",
          "            type: graph\n            unit: ops\n            queries:\n              - expr: sum by (agent) (rate(orchestrator_tasks_total",
