@@ -10,6 +10,11 @@ both on 127.0.0.1 only.
   waits for /-/ready and always stops the process on the way out.
 - `recording_server()` is a small HTTP server recording the JSON bodies POSTed to it by path,
   standing in for Slack and the PagerDuty Events v2 API.
+- `running_prometheus(config, rule_files, workdir)` writes prometheus.yml and alert_rules/*.rules.yml
+  under workdir, starts /usr/bin/prometheus on a free loopback port with its TSDB under workdir,
+  waits for /-/ready and always stops the process on the way out.
+- `running_demo(scenario, workdir)` runs `orchestrator demo` (the exporter fed by the simulated
+  orchestrator) on a free loopback port until its /metrics answers, and always stops it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -327,3 +333,203 @@ def recording_server() -> Iterator[Recorder]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# --- a real Prometheus ------------------------------------------------------------------
+
+PROMETHEUS_BINARY = "/usr/bin/prometheus"
+RULES_DIR = "alert_rules"  # the generated config names alert_rules/*.rules.yml beside itself
+
+
+def prometheus_binary() -> str:
+    """Debian's Prometheus; fails the test (never skips: `make test` installs it) when missing."""
+    if Path(PROMETHEUS_BINARY).is_file() and os.access(PROMETHEUS_BINARY, os.X_OK):
+        return PROMETHEUS_BINARY
+    pytest.fail(f"{PROMETHEUS_BINARY} is missing: run `make test`, which installs Debian's prometheus "
+                "(or `sudo apt-get install prometheus`)", pytrace=False)
+
+
+@dataclass
+class Prometheus:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_file: Path
+    config_file: Path
+    session: requests.Session
+
+    def log(self, last: int = 4000) -> str:
+        try:
+            return self.log_file.read_text(encoding="utf-8", errors="replace")[-last:]
+        except OSError:
+            return ""
+
+    def api(self, path: str, **params: Any) -> dict[str, Any]:
+        """The JSON body of GET /api/v1/<path>, errors included (a bad query answers 400 with
+        {"status": "error", "error": ...}, which the caller reports)."""
+        response = self.session.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError:
+            raise AssertionError(f"GET /api/v1/{path} {params}: {response.status_code} {response.text[:500]}") from None
+        return body
+
+    def query(self, expr: str) -> dict[str, Any]:
+        """An instant query at the current time: the whole answer (status, data or error)."""
+        return self.api("query", query=expr)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts of every rule, pending and firing (GET /api/v1/alerts)."""
+        body = self.api("alerts")
+        assert body.get("status") == "success", body
+        return list(body["data"]["alerts"])
+
+    def firing(self) -> dict[str, set[str]]:
+        """Alert name -> the severities of its firing instances."""
+        out: dict[str, set[str]] = {}
+        for alert in self.alerts():
+            if alert["state"] == "firing":
+                out.setdefault(alert["labels"]["alertname"], set()).add(alert["labels"].get("severity", ""))
+        return out
+
+
+def prometheus_rule_files(documents: dict[str, Any]) -> dict[str, str]:
+    """Rule documents as generators.prometheus_rules.render gives them (relative path -> dict),
+    serialised as the writer would write them."""
+    return {path: serialise(path, document) for path, document in documents.items()}
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], session: requests.Session, timeout: float) -> str | None:
+    """None once `url` answers 200; otherwise why not (the process exited, or the time ran out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited with status {process.returncode}"
+        try:
+            if session.get(url, timeout=1).status_code == 200:
+                return None
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    return f"did not answer {url} within {timeout:.0f} s"
+
+
+@contextmanager
+def running_prometheus(config: dict[str, Any], rule_files: dict[str, str], workdir: Path,
+                       ready_timeout: float = READY_TIMEOUT) -> Iterator[Prometheus]:
+    """Write `config` as workdir/prometheus.yml and each rule file (name -> text; only the base
+    name is kept) as workdir/alert_rules/<name>, start Prometheus on them on a free loopback port
+    with its TSDB under workdir, yield it once /-/ready answers, and stop it whatever happens."""
+    binary = prometheus_binary()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_file = workdir / "prometheus.yml"
+    config_file.write_text(serialise("prometheus.yml", config), encoding="utf-8")
+    rules_dir = workdir / RULES_DIR
+    rules_dir.mkdir(exist_ok=True)
+    for name, text in rule_files.items():
+        (rules_dir / Path(name).name).write_text(text, encoding="utf-8")
+    prometheus = None
+    try:
+        for attempt in range(3):
+            port = free_port()
+            storage = workdir / f"tsdb-{attempt}"
+            log_file = workdir / f"prometheus-{attempt}.log"
+            with log_file.open("wb") as log:
+                process = subprocess.Popen(
+                    [binary,
+                     f"--config.file={config_file}",
+                     f"--storage.tsdb.path={storage}",
+                     f"--web.listen-address={LOOPBACK}:{port}",
+                     "--log.level=debug"],
+                    cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                )
+            prometheus = Prometheus(f"http://{LOOPBACK}:{port}", port, process, log_file, config_file, http())
+            problem = _wait_http(prometheus.url + "/-/ready", process, prometheus.session, ready_timeout)
+            if problem is None:
+                break
+            _stop(process)
+            # Another process may have taken the free port between the probe and the bind.
+            if "address already in use" in prometheus.log() and attempt < 2:
+                continue
+            pytest.fail(f"Prometheus ({binary}) {problem}; its log ({log_file}):\n{prometheus.log()}", pytrace=False)
+        assert prometheus is not None
+        yield prometheus
+    finally:
+        if prometheus is not None:
+            _stop(prometheus.process)
+
+
+# --- the exporter's demo orchestrator as a subprocess -----------------------------------
+
+def orchestrator_cli() -> str:
+    """The `orchestrator` console script of the running interpreter's environment (the project's
+    .venv); fails the test when it is not installed there."""
+    for candidate in (Path(sys.executable).parent / "orchestrator", ROOT / ".venv" / "bin" / "orchestrator"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    pytest.fail("the `orchestrator` console script is not installed: run `make test` (it installs the "
+                "project into .venv)", pytrace=False)
+
+
+@dataclass
+class DemoProcess:
+    scenario: str
+    url: str  # base URL: /metrics and /healthz below it
+    port: int
+    process: subprocess.Popen[bytes]
+    log_file: Path
+    started: float  # time.monotonic() when /metrics first answered
+
+    @property
+    def target(self) -> str:
+        """host:port, as a Prometheus static target."""
+        return f"{LOOPBACK}:{self.port}"
+
+    def log(self, last: int = 4000) -> str:
+        try:
+            return self.log_file.read_text(encoding="utf-8", errors="replace")[-last:]
+        except OSError:
+            return ""
+
+
+@contextmanager
+def running_demo(scenario: str, workdir: Path, *, speed: float = 60.0, duration: float = 600.0,
+                 seed: int | None = None, spec: Path = SPEC,
+                 ready_timeout: float = READY_TIMEOUT) -> Iterator[DemoProcess]:
+    """Run `orchestrator demo --scenario <scenario> --speed <speed> --port <free> --duration <duration>
+    --quiet --log-dir <workdir>/logs --host 127.0.0.1`, yield it once its /metrics answers, and stop
+    it whatever happens. `duration` is only a backstop so that a process left behind ends by itself."""
+    cli = orchestrator_cli()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_dir = workdir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    session = http()
+    demo = None
+    try:
+        for attempt in range(3):
+            port = free_port()
+            log_file = workdir / f"demo-{scenario}-{attempt}.log"
+            command = [cli, "demo", "--scenario", scenario, "--speed", str(speed), "--port", str(port),
+                       "--duration", str(duration), "--quiet", "--log-dir", str(log_dir), "--host", LOOPBACK,
+                       "--spec", str(spec)]
+            if seed is not None:
+                command += ["--seed", str(seed)]
+            with log_file.open("wb") as log:
+                process = subprocess.Popen(command, cwd=ROOT, env=loopback_env(), stdin=subprocess.DEVNULL,
+                                           stdout=log, stderr=subprocess.STDOUT)
+            demo = DemoProcess(scenario, f"http://{LOOPBACK}:{port}", port, process, log_file, 0.0)
+            problem = _wait_http(demo.url + "/metrics", process, session, ready_timeout)
+            if problem is None:
+                demo.started = time.monotonic()
+                break
+            _stop(process)
+            if "in use" in demo.log() and attempt < 2:
+                continue
+            pytest.fail(f"orchestrator demo --scenario {scenario} {problem}; its output ({log_file}):\n{demo.log()}",
+                        pytrace=False)
+        assert demo is not None
+        yield demo
+    finally:
+        session.close()
+        if demo is not None:
+            _stop(demo.process)
