@@ -11,6 +11,7 @@ instrumented code, which keeps running in its own threads. Binds 127.0.0.1 unles
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,6 +30,31 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     # Fail fast on a port in use rather than sharing it with an old process.
     allow_reuse_address = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: set[Any] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End kept-alive connections too: their handler threads would go on answering."""
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def _handler(registry: CollectorRegistry, health: HealthBoard | None, metrics_path: str) -> type[BaseHTTPRequestHandler]:
@@ -114,6 +140,7 @@ class ExporterServer:
             return
         server.shutdown()
         server.server_close()
+        server.close_connections()
         if thread is not None:
             thread.join(timeout=5)
 

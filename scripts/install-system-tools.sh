@@ -4,13 +4,19 @@
 set -euo pipefail
 
 missing=()
-command -v promtool >/dev/null || missing+=(prometheus)
-command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
-command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
-  || [[ " ${missing[*]-} " == *" prometheus-alertmanager "* ]] || missing+=(prometheus-alertmanager)
-command -v docker-compose >/dev/null || missing+=(docker-compose)
+need() {  # need PACKAGE COMMAND...: the package, unless one of the commands is already on PATH
+  local package=$1; shift
+  for command in "$@"; do command -v "$command" >/dev/null && return; done
+  [[ " ${missing[*]-} " == *" $package "* ]] || missing+=("$package")
+}
+need prometheus prometheus
+need prometheus promtool
+need prometheus-alertmanager prometheus-alertmanager alertmanager
+need prometheus-alertmanager amtool
+need docker-compose docker-compose
 # node and npm build Grafana's dashboard schema from the pinned npm package.
-command -v npm >/dev/null || missing+=(nodejs npm)
+need nodejs node
+need npm npm
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

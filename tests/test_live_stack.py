@@ -75,15 +75,6 @@ NORMAL_MARGIN = 15.0
 POLL = 0.5
 # Scenarios in test order: normal last, to watch it while the others make their alerts fire.
 SCENARIOS = sorted(SCENARIO_ALERTS, key=lambda name: name == "normal")
-# A real finding, kept as a strict xfail so that the fix shows up as XPASS (a failure) and the
-# mark has to go: ExporterServer.stop() (exporter/http.py) shuts the listening socket but leaves
-# HTTP/1.1 keep-alive connections open, their handler threads still answering; Prometheus reuses
-# its connection, so after the down scenario "stops answering scrapes" every scrape still
-# succeeds, up stays 1 and orchestrator_down never fires. A new connection is refused.
-KNOWN_BROKEN = {
-    "down": "exporter/http.py: ExporterServer.stop() keeps answering kept-alive connections, so "
-            "Prometheus's scrapes still succeed after the down scenario stops the exporter",
-}
 AM_SCENARIO = "error-spike"  # the scenario whose Prometheus sends to a real Alertmanager
 AM_ALERT = "task_failure_rate_critical"
 
@@ -410,9 +401,7 @@ def test_every_panel_query_and_recording_rule_evaluates_on_live_data(stacks: dic
                           + "\n" + stack.logs())
 
 
-@pytest.mark.parametrize("scenario", [
-    pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BROKEN[s])) if s in KNOWN_BROKEN else s
-    for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_each_scenario_makes_its_alerts_fire(stacks: dict[str, Stack], scenario: str) -> None:
     """The scenario's alerts (exporter.scenarios.SCENARIO_ALERTS) all reach state firing on the
     live Prometheus within ALERT_TIMEOUT; normal fires none of the spec's alerts in NORMAL_WINDOW
