@@ -105,3 +105,24 @@ def test_stop_closes_the_socket_and_a_busy_port_fails_at_start(loaded: Loaded) -
     first.stop()  # twice is fine
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_stop_also_ends_kept_alive_connections() -> None:
+    """Prometheus reuses one HTTP/1.1 connection: after stop() it must fail too, or `up`
+    stays 1 and orchestrator_down never fires."""
+    import http.client
+
+    server = ExporterServer(CollectorRegistry(), port=0).start()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=2)
+    try:
+        connection.request("GET", "/metrics")
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200 and not first.will_close
+        server.stop()
+        with pytest.raises((OSError, http.client.HTTPException)):
+            connection.request("GET", "/metrics")
+            connection.getresponse().read()
+    finally:
+        connection.close()
+        server.stop()
