@@ -55,6 +55,10 @@ FOLDED_SAMPLES = Feed("orchestrator_exporter_folded_samples_total")
 LOG_LINES = Feed("orchestrator_log_lines_total")
 LOG_WRITE_ERRORS = Feed("orchestrator_log_write_errors_total")
 TRACE_EXPORT_ERRORS = Feed("orchestrator_trace_export_errors_total")
+# Tracing (§3.3, §3.4): tail decisions, bounded pending traces, spans lost on the way out
+TRACE_SPANS_DROPPED = Feed("orchestrator_trace_spans_dropped_total")
+TRACE_DECISIONS = Feed("orchestrator_trace_decisions_total")
+TRACES_EVICTED = Feed("orchestrator_traces_evicted_total")
 
 FEEDS: tuple[Feed, ...] = (
     TASKS_TOTAL, TASKS_ACTIVE, TASK_DURATION, QUEUE_SIZE, QUEUE_WAIT, TASK_RETRIES, SLOW_TASKS,
@@ -62,6 +66,7 @@ FEEDS: tuple[Feed, ...] = (
     PARALLEL_EFFICIENCY, UPTIME, HEALTH, MCP_TOOLS, FILE_OPERATIONS, DISK_USAGE,
     TEAMS_FORMED, TEAMS_ACTIVE,
     EXPORTER_SERIES, FOLDED_SAMPLES, LOG_LINES, LOG_WRITE_ERRORS, TRACE_EXPORT_ERRORS,
+    TRACE_SPANS_DROPPED, TRACE_DECISIONS, TRACES_EVICTED,
 )
 
 

@@ -8,7 +8,13 @@ every exporter-sourced metric and the standard log events come out as the real o
 would make them. The scenario (scenarios.py) shapes the workload so that its alerts fire.
 
 Time runs `speed` times faster than real time: simulated waits are divided by `speed`, and
-the instrumentation's clock is the simulated one, so recorded durations are simulated seconds.
+the instrumentation's clock is the simulated one, so recorded durations are simulated seconds
+(spans keep real time: OpenTelemetry stamps them itself).
+
+Traces follow the spec's `runtime.tracing`: with it enabled, each queued task is its own trace
+(an `agent.execute_task` root with file, MCP and LLM spans) and each team batch one
+`orchestrator.execute_request` trace; they go to `runtime.tracing.endpoint` (the one setting to
+point the demo at any OTLP receiver) and, with `log_dir`, the trace file goes there too.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any, TextIO
 from prometheus_client import CollectorRegistry
 
 from observability.load import Loaded
-from observability.spec import LoggingRuntime
+from observability.spec import LoggingRuntime, TracingRuntime
 
 from .catalogue import TASK_RETRIES, TASKS_TOTAL, TEAMS_FORMED
 from .context import ContextThreadPoolExecutor, correlation, new_correlation_id, new_session_id, wrap
@@ -54,6 +60,13 @@ def demo_logging(config: LoggingRuntime, *, log_dir: Path | None, console: bool)
             output = output.model_copy(update={"path": str(log_dir / Path(output.path).name)})
         outputs.append(output)
     return config.model_copy(update={"outputs": outputs})
+
+
+def demo_tracing(config: TracingRuntime, *, log_dir: Path | None) -> TracingRuntime:
+    """The spec's tracing, with its trace file moved into `log_dir` (like the log files)."""
+    if log_dir is None or not config.file:
+        return config
+    return config.model_copy(update={"file": str(log_dir / Path(config.file).name)})
 
 
 class SimulatedClock:
@@ -128,7 +141,8 @@ class Demo:
         streams = {"console": console_stream} if console_stream is not None else None
         self.obs = Instrumentation.from_model(model, self.registry, clock=self.clock, logger_streams=streams,
                                               logger_config=demo_logging(model.runtime.logging, log_dir=log_dir,
-                                                                         console=console))
+                                                                         console=console),
+                                              tracing=demo_tracing(model.runtime.tracing, log_dir=log_dir))
         self.server = ExporterServer.from_runtime(self.registry, self.obs.health, model.runtime.exporter,
                                                   port=port, host=host)
         self._rng = random.Random(seed)
@@ -189,7 +203,8 @@ class Demo:
                 self.obs.logger.event("session_end", session_id=self._session_id,
                                       duration_ms=round(self.clock() * 1000, 3))
         self.server.stop()
-        self.obs.close()
+        # Kept traces get a short while to leave; an unreachable endpoint must not hold up the stop.
+        self.obs.close(trace_flush_seconds=3.0)
 
     def __enter__(self) -> Demo:
         return self.start()
@@ -256,12 +271,17 @@ class Demo:
         seconds = rng.uniform(low, high)
         with obs.tasks.run(queued, model=model, observers=observers) as run:
             for _ in range(rng.randint(1, 4)):
-                obs.file_operation("read", ok=rng.random() > 0.01)
+                with obs.read_file(f"src/module_{rng.randint(1, 40)}.py", size_bytes=rng.randint(200, 20000)) as read:
+                    if rng.random() <= 0.01:
+                        read.fail("E_IO")
             plugin = rng.choice(tuple(MCP_PLUGINS))
-            obs.mcp_tool_invoked(plugin, rng.choice(MCP_PLUGINS[plugin]))
-            self._sleep(seconds * 0.4)
-            obs.tokens(agent, model, rng.randint(300, 4000))
-            self._sleep(seconds * 0.6)
+            with obs.mcp_tool(plugin, rng.choice(MCP_PLUGINS[plugin])):
+                self._sleep(seconds * 0.1)
+            with obs.llm_call(model):
+                self._sleep(seconds * 0.3)
+                obs.tokens(agent, model, rng.randint(300, 4000))
+            with obs.validate():
+                self._sleep(seconds * 0.6)
             if rng.random() < self.workload.failure_ratio:
                 # Agent errors are not counted here: their alert compares a rate per real
                 # second, which would grow with --speed; _housekeep paces them instead.
@@ -271,7 +291,9 @@ class Demo:
                 else:
                     run.fail(code)
             else:
-                obs.file_operation("write", ok=rng.random() > 0.01)
+                with obs.edit_file(f"src/module_{rng.randint(1, 40)}.py", lines_changed=rng.randint(1, 80)) as edit:
+                    if rng.random() <= 0.01:
+                        edit.fail("E_IO")
 
     def _housekeep(self) -> None:
         rng = random.Random(self._rng.random())
@@ -308,7 +330,8 @@ class Demo:
         rng = random.Random(seed)
         number = next(self._ids)
         members = [rng.choice(AGENTS) for _ in range(BATCH_SIZE)]
-        with self.obs.team(f"team-{number}", member_count=BATCH_SIZE), \
+        with self.obs.request("parallel_batch", parallel=True), self.obs.decompose(BATCH_SIZE), \
+                self.obs.team(f"team-{number}", member_count=BATCH_SIZE), \
                 self.obs.parallel_batch(f"batch-{number}", BATCH_SIZE, workers=BATCH_SIZE) as batch, \
                 ContextThreadPoolExecutor(max_workers=BATCH_SIZE, thread_name_prefix="demo-team") as pool:
             queued = [self.obs.tasks.enqueue(self._task_id(), agent=agent, priority="high") for agent in members]

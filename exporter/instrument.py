@@ -9,6 +9,16 @@
             obs.file_operation("read")
     obs.close()
 
+With `tracing=model.runtime.tracing`, the same calls also make the spans of §3.2 (a task run is
+an `agent.execute_task` span, a batch an `orchestrator.dispatch_batch`, a team a
+`team.coordinate`), and `obs.request(...)`, `obs.decompose(...)`, `obs.read_file(...)`,
+`obs.edit_file(...)`, `obs.search(...)`, `obs.mcp_tool(...)`, `obs.llm_call(...)`,
+`obs.validate()` are blocks that record their metric and their span together:
+
+    with obs.request("implementation", parallel=True) as request:     # root span, new correlation id
+        with obs.read_file("src/main.py") as read:
+            read.set(size_bytes=1024)
+
 Everything comes from the spec: the metrics (MetricSet), the slow-task threshold, the log
 outputs. A StructuredLogger built here feeds log_lines_total{level} and
 log_write_errors_total{output} through its callbacks, and the cardinality guard's warnings go
@@ -22,14 +32,15 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
 from observability.model import Model
-from observability.spec import LoggingRuntime
+from observability.spec import LoggingRuntime, TracingRuntime
 
 from .catalogue import (AGENT_ERRORS, AGENT_MEMORY, AGENT_SPAWNS, AGENT_TOKENS, AGENTS_ACTIVE, DISK_USAGE,
                         FILE_OPERATIONS, HEALTH, LOG_LINES, LOG_WRITE_ERRORS, MCP_TOOLS, PARALLEL_EFFICIENCY,
@@ -37,7 +48,16 @@ from .catalogue import (AGENT_ERRORS, AGENT_MEMORY, AGENT_SPAWNS, AGENT_TOKENS, 
 from .health import HealthBoard
 from .logs import LEVELS, StructuredLogger
 from .metrics import MetricSet
+from .context import correlation, new_correlation_id
 from .tasks import FAILED, SUCCESS, EventLogger, TaskTracker
+from .tracing.operations import (DECOMPOSE, DISPATCH_BATCH, EDIT_FILE, EXECUTE_REQUEST, INVOKE_TOOL, LLM_CALL,
+                                 READ_FILE, SEARCH, TEAM_COORDINATE, VALIDATE, Operation)
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+    from .tracing.tracer import Tracing
 
 LOG_VOLUME = "logs"  # the volume label of the filesystem holding logs and traces
 
@@ -61,14 +81,18 @@ def disk_usage_ratio(directory: Path) -> float:
 
 class Instrumentation:
     def __init__(self, metrics: MetricSet, *, slow_task_seconds: float, logger: EventLogger | None = None,
-                 clock: Callable[[], float] = time.monotonic, log_dir: Path | None = None):
+                 clock: Callable[[], float] = time.monotonic, log_dir: Path | None = None,
+                 tracing: Tracing | None = None):
         self.metrics = metrics
         self.logger = logger
         self.clock = clock
+        self.tracing = tracing
         self.started_at = clock()
-        self.tasks = TaskTracker(metrics, slow_task_seconds=slow_task_seconds, clock=clock, logger=logger)
+        self.tasks = TaskTracker(metrics, slow_task_seconds=slow_task_seconds, clock=clock, logger=logger,
+                                 tracing=tracing)
         self.health = HealthBoard(metrics.fed(HEALTH))
         self._owned_logger: StructuredLogger | None = None
+        self._owned_tracing: Tracing | None = None
         metrics.fed(UPTIME).set_function(lambda: self.clock() - self.started_at)
         if log_dir is not None:
             metrics.fed(DISK_USAGE).labels(volume=LOG_VOLUME).set_function(lambda: disk_usage_ratio(log_dir))
@@ -78,8 +102,12 @@ class Instrumentation:
     @classmethod
     def from_model(cls, model: Model, registry: CollectorRegistry, *, logger_config: LoggingRuntime | None = None,
                    logger_streams: dict[str, Any] | None = None, clock: Callable[[], float] = time.monotonic,
-                   max_series_per_metric: int | None = None) -> Instrumentation:
-        """Metrics from the catalogue; with `logger_config`, a StructuredLogger wired to them."""
+                   max_series_per_metric: int | None = None, tracing: TracingRuntime | None = None,
+                   trace_exporters: dict[str, SpanExporter] | None = None,
+                   trace_ids: IdGenerator | None = None) -> Instrumentation:
+        """Metrics from the catalogue; with `logger_config`, a StructuredLogger wired to them;
+        with `tracing` (enabled), spans sampled and exported as it says (`trace_exporters`
+        replaces its exporters, `trace_ids` its id generator: tests and benchmarks)."""
         metrics = MetricSet.from_model(model, registry, max_series_per_metric=max_series_per_metric)
         logger = None
         if logger_config is not None:
@@ -92,14 +120,28 @@ class Instrumentation:
                                       on_line=lambda level: line_counters[level].inc(),
                                       on_write_error=lambda output: errors.labels(output=output).inc())
         log_dir = log_directory(logger_config if logger_config is not None else model.runtime.logging)
+        tracer = None
+        if tracing is not None and tracing.enabled:
+            from .tracing.tracer import Tracing
+
+            warn = None
+            if logger is not None:
+                owned = logger
+                warn = lambda message: owned.log("WARN", message, event="trace_export_failed")  # noqa: E731
+            tracer = Tracing(tracing, metrics=metrics, warn=warn, exporters=trace_exporters, id_generator=trace_ids)
         obs = cls(metrics, slow_task_seconds=model.thresholds["slow_task_seconds"], logger=logger,
-                  clock=clock, log_dir=log_dir)
+                  clock=clock, log_dir=log_dir, tracing=tracer)
         obs._owned_logger = logger
-        obs.metrics.fed(TRACE_EXPORT_ERRORS).labels(exporter=model.runtime.tracing.exporter)
+        obs._owned_tracing = tracer
+        for exporter in model.runtime.tracing.exporters:
+            obs.metrics.fed(TRACE_EXPORT_ERRORS).labels(exporter=exporter)
         return obs
 
-    def close(self) -> None:
-        """Close the logger this object built (files flushed); the metrics stay readable."""
+    def close(self, trace_flush_seconds: float = 10.0) -> None:
+        """Close the tracing and the logger this object built (kept traces exported for at most
+        `trace_flush_seconds`, files flushed); the metrics stay readable."""
+        if self._owned_tracing is not None:
+            self._owned_tracing.shutdown(trace_flush_seconds)
         if self._owned_logger is not None:
             self._owned_logger.close()
 
@@ -119,6 +161,48 @@ class Instrumentation:
         self.metrics.fed(AGENT_TOKENS).labels(agent_type=agent_type, model=model).inc(count)
 
     # -- files, MCP, health ------------------------------------------------------------------
+
+    # -- spans of §3.2 around the orchestrator's work --------------------------------------------
+
+    def request(self, request_type: str, *, parallel: bool = False, **attributes: Any) -> RequestScope:
+        """A user request: the root span `orchestrator.execute_request` and a new correlation id
+        (kept when one is current), both current inside the block."""
+        return RequestScope(self, request_type, parallel, attributes)
+
+    def decompose(self, task_count: int | None = None) -> Operation:
+        """Planning: `orchestrator.decompose` (set task_count on the block when known at its end)."""
+        return Operation(self.tracing, DECOMPOSE, {"task.count": task_count})
+
+    def read_file(self, path: str, *, size_bytes: int | None = None) -> Operation:
+        """`agent.read_file`; on exit file_operations_total{operation=read} by outcome."""
+        return Operation(self.tracing, READ_FILE, {"file.path": path, "size_bytes": size_bytes},
+                         lambda ok: self.file_operation("read", ok=ok))
+
+    def edit_file(self, path: str, *, lines_changed: int | None = None) -> Operation:
+        """`agent.edit_file`; on exit file_operations_total{operation=write} by outcome."""
+        return Operation(self.tracing, EDIT_FILE, {"file.path": path, "lines_changed": lines_changed},
+                         lambda ok: self.file_operation("write", ok=ok))
+
+    def search(self, pattern: str) -> Operation:
+        """`agent.search` (set results_count on the block)."""
+        return Operation(self.tracing, SEARCH, {"pattern": pattern})
+
+    def mcp_tool(self, plugin: str, tool_name: str, **fields: Any) -> Operation:
+        """`mcp.invoke_tool` with the mcp_tool_invoked event inside it."""
+        logger = self.logger
+        on_enter = None if logger is None else (
+            lambda: logger.event("mcp_tool_invoked", plugin=plugin, tool_name=tool_name, **fields))
+        return Operation(self.tracing, INVOKE_TOOL, {"plugin": plugin, "tool_name": tool_name}, on_enter=on_enter)
+
+    def llm_call(self, model: str, **attributes: Any) -> Operation:
+        """`llm.call`: the LLM phase of task profiles (§4.3)."""
+        return Operation(self.tracing, LLM_CALL, {"model": model, **attributes})
+
+    def validate(self, **attributes: Any) -> Operation:
+        """`agent.validate`: the validation phase of task profiles (§4.3)."""
+        return Operation(self.tracing, VALIDATE, attributes)
+
+    # -- metrics-only calls ------------------------------------------------------------------------
 
     def file_operation(self, operation: str, *, ok: bool = True) -> None:
         status = SUCCESS if ok else FAILED
@@ -218,9 +302,12 @@ class ParallelBatch:
         self.efficiency: float | None = None
         self._started = 0.0
         self._lock = threading.Lock()
+        self._span = Operation(obs.tracing, DISPATCH_BATCH, {"batch.id": batch_id, "batch.size": task_count,
+                                                               "workers": workers, "parallel": True})
 
     def __enter__(self) -> ParallelBatch:
         self._started = self._obs.clock()
+        self._span.__enter__()
         if self._obs.logger is not None:
             self._obs.logger.event("parallel_batch_start", batch_id=self.batch_id, task_count=self.task_count,
                                    workers=self.workers)
@@ -246,6 +333,8 @@ class ParallelBatch:
             self._obs.logger.event("parallel_batch_end", batch_id=self.batch_id, success_count=self.succeeded,
                                    failed_count=self.failed, duration_ms=round(wall * 1000, 3),
                                    efficiency=self.efficiency)
+        self._span.set(success_count=self.succeeded, failed_count=self.failed, efficiency=self.efficiency)
+        self._span.__exit__(exc_type, exc, tb)
 
 
 class Team:
@@ -256,11 +345,13 @@ class Team:
         self.team_id = team_id
         self.member_count = member_count
         self._started = 0.0
+        self._span = Operation(obs.tracing, TEAM_COORDINATE, {"team.id": team_id, "member_count": member_count})
 
     def __enter__(self) -> Team:
         self._started = self._obs.clock()
         self._obs.metrics.fed(TEAMS_FORMED).inc()
         self._obs.metrics.fed(TEAMS_ACTIVE).inc()
+        self._span.__enter__()  # after what can raise: a span left open would stay current
         if self._obs.logger is not None:
             self._obs.logger.event("team_created", team_id=self.team_id, member_count=self.member_count)
         return self
@@ -271,3 +362,28 @@ class Team:
         if self._obs.logger is not None:
             duration_ms = round((self._obs.clock() - self._started) * 1000, 3)
             self._obs.logger.event("team_shutdown", team_id=self.team_id, duration_ms=duration_ms)
+        self._span.__exit__(exc_type, exc, tb)
+
+
+class RequestScope:
+    """`orchestrator.execute_request` with its correlation context (§2.5): the span carries the
+    correlation and session ids, and log lines inside carry its trace and span ids."""
+
+    def __init__(self, obs: Instrumentation, request_type: str, parallel: bool, attributes: dict[str, Any]):
+        self._obs = obs
+        self._attributes = {"request.type": request_type, "parallel": parallel, **attributes}
+        self._stack = ExitStack()
+        self.operation: Operation | None = None
+
+    def __enter__(self) -> Operation:
+        # Each request is a new correlation id (§2.5), in the current session if there is one.
+        with ExitStack() as stack:  # unwound if entering fails, handed over if not
+            context = stack.enter_context(correlation(correlation_id=new_correlation_id()))
+            self._attributes.update({"correlation.id": context.correlation_id, "session.id": context.session_id})
+            self.operation = stack.enter_context(Operation(self._obs.tracing, EXECUTE_REQUEST, self._attributes))
+            self._stack = stack.pop_all()
+        return self.operation
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool | None:
+        return self._stack.__exit__(exc_type, exc, tb)

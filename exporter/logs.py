@@ -13,12 +13,15 @@ A JSON line has exactly these keys, in this order (§2.1):
     message         the message, or null (`event()` without a message)
     metadata        always an object: task_id and parent_task first (passed, else from the
                     context; the key is left out when unknown), then every other field passed,
-                    in call order, then the contents of a `metadata={...}` argument; {} if none
+                    in call order, then the contents of a `metadata={...}` argument, then
+                    trace_id and span_id when an OpenTelemetry span is current; {} if none
     duration_ms     passed, else null
     tags            a list, [] when none
 
 So: a top-level field that is not known is null, `metadata` is never null and holds no null
-task_id/parent_task, `tags` is never null. Lines are written compact (`{"a":1,"b":2}`), one
+task_id/parent_task, `tags` is never null. trace_id/span_id (32 and 16 hex digits, as in
+Jaeger and the trace store) go inside `metadata` rather than at the top level, so that the
+§2.1 line keeps exactly its twelve keys for every parser written against it. Lines are written compact (`{"a":1,"b":2}`), one
 `json` encode and one write per line per output.
 
 Standard events (§2.3) go through `event(name, ...)`, which takes the level from the table and
@@ -35,6 +38,9 @@ missing:
 
 `log(level, message, event=...)` with a standard event name checks the same fields but keeps the
 caller's level. An unknown level or an unknown event name given to `event()` is a ValueError.
+
+Standard events also become events of the current span (§3), when one is recording: with the
+line's fields as attributes, whatever the log level (a DEBUG task_created is still on the span).
 
 Outputs come from `LoggingRuntime.outputs`: `type` picks where (file: the rotating writer of
 exporter/rotation.py on the expanded path, with `rotation`; console: stderr, or
@@ -57,6 +63,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TextIO
+
+from opentelemetry.trace import get_current_span
 
 from observability.spec import LoggingRuntime, LogOutput
 
@@ -154,6 +162,9 @@ class StructuredLogger:
                 f"unknown standard event {name!r}; use log(level, message, event=...) for others"
             ) from None
         levelno = LEVELS[level]
+        span = get_current_span()
+        if span.is_recording():
+            span.add_event(name, _span_event_attributes(fields))
         if levelno < self._min_level and not self._strict:
             return
         self._checked(level, levelno, name, message, fields, required)
@@ -249,6 +260,10 @@ class StructuredLogger:
             metadata.update(extra)
         if missing:
             metadata["missing_fields"] = list(missing)
+        span_context = get_current_span().get_span_context()
+        if span_context.is_valid:
+            metadata["trace_id"] = f"{span_context.trace_id:032x}"
+            metadata["span_id"] = f"{span_context.span_id:016x}"
 
         record = {
             "timestamp": self._timestamp(),
@@ -338,6 +353,21 @@ def _missing_fields(required: tuple[str, ...], fields: dict[str, Any],
             continue
         missing.append(name)
     return tuple(missing)
+
+
+def _span_event_attributes(fields: dict[str, Any]) -> dict[str, Any]:
+    """The event's fields as OpenTelemetry attribute values (None dropped, others as text)."""
+    attributes: dict[str, Any] = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key == "metadata" and isinstance(value, dict):
+            attributes.update(_span_event_attributes(value))
+        elif isinstance(value, (str, bool, int, float)):
+            attributes[key] = value
+        else:
+            attributes[key] = str(value)
+    return attributes
 
 
 def _json_line(record: dict[str, Any]) -> str:

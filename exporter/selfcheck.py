@@ -32,13 +32,20 @@ def _scratch_logging(model: Model, directory: str) -> LoggingRuntime:
 
 def exercise(model: Model) -> None:
     """Every instrumentation call once; raises LabelError on the first label that does not fit."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
     from .instrument import Instrumentation
 
     ticks = itertools.count()
     slow = model.thresholds["slow_task_seconds"] + 1
     with tempfile.TemporaryDirectory(prefix="orchestrator-selfcheck-") as directory:
+        # Tracing on, whatever the spec says, with in-memory exporters under the spec's exporter
+        # names: the tracing metrics' label values are checked too, and nothing leaves the process.
+        tracing = model.runtime.tracing.model_copy(update={"enabled": True})
         obs = Instrumentation.from_model(model, CollectorRegistry(), logger_config=_scratch_logging(model, directory),
-                                         clock=lambda: next(ticks) * slow)
+                                         clock=lambda: next(ticks) * slow, tracing=tracing,
+                                         trace_exporters={name: InMemorySpanExporter()
+                                                          for name in tracing.exporters or ("otlp",)})
         try:
             obs.prepare(agents=[_AGENT], models=[_MODEL], priorities=[_PRIORITY], spawn_modes=["persistent"],
                         retry_reasons=["timeout"], error_codes=["E_SELFCHECK"], file_operations=["read"])
@@ -59,7 +66,14 @@ def exercise(model: Model) -> None:
             obs.mcp_tools_available("selfcheck", 1)
             obs.mcp_tool_invoked("selfcheck", "probe")
             obs.set_health("selfcheck", True)
-            obs.trace_export_error(model.runtime.tracing.exporter)
+            with obs.request("selfcheck", parallel=False):
+                with obs.decompose(1), obs.read_file("selfcheck.txt"), obs.edit_file("selfcheck.txt"):
+                    pass
+                with obs.search("selfcheck") as search, obs.mcp_tool("selfcheck", "probe"), obs.llm_call(_MODEL), \
+                        obs.validate():
+                    search.set(results_count=0)
+            for exporter in tracing.exporters or ("otlp",):
+                obs.trace_export_error(exporter)
             generate_latest(obs.metrics.registry)
         finally:
             obs.close()

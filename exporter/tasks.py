@@ -12,7 +12,10 @@ only: success or failed), task_duration_seconds{agent,status} (every attempt; a 
 as status="retried"), slow_tasks_total{agent} past the slow threshold, and
 task_retries_total{agent,reason} for retries. Events (with a logger): task_created,
 task_dispatched, task_started, task_completed / task_failed, task_retried; a running task is
-also the correlation context of the code inside it.
+also the correlation context of the code inside it. With tracing, a run is an
+`agent.execute_task` span (agent.type, model, task.id, task.priority, task.attempt, the thread
+CPU time it used as cpu_time_ms; ERROR when the attempt failed) whose parent is the span that
+was current where the task was enqueued, in whichever thread it runs.
 
 Speed: children are looked up once per (priority) and per (agent, model) and kept in small
 bundles; each phase makes its updates under one acquire of the metric set's lock.
@@ -20,15 +23,24 @@ bundles; each phase makes its updates under one acquire of the metric set's lock
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import Status, StatusCode
 
 from .catalogue import QUEUE_SIZE, QUEUE_WAIT, SLOW_TASKS, TASK_DURATION, TASK_RETRIES, TASKS_ACTIVE, TASKS_TOTAL
 from .context import CorrelationContext, correlation, current
 from .children import FoldedChild
 from .metrics import MetricSet
+from .tracing.operations import EXECUTE_TASK
+
+if TYPE_CHECKING:
+    from .tracing.tracer import Tracing
 
 SUCCESS, FAILED, RETRIED = "success", "failed", "retried"
 
@@ -72,10 +84,11 @@ def _folds(*children: Any) -> bool:
 class QueuedTask:
     """A task waiting in the queue; `attempt` is 1 for the first run, 2 after one retry."""
 
-    __slots__ = ("task_id", "agent", "priority", "attempt", "enqueued_at", "_queue", "_left", "_context")
+    __slots__ = ("task_id", "agent", "priority", "attempt", "enqueued_at", "_queue", "_left", "_context",
+                 "_trace_context")
 
     def __init__(self, task_id: str, agent: str, priority: str, attempt: int, enqueued_at: float, queue: _Queue,
-                 context: CorrelationContext | None = None):
+                 context: CorrelationContext | None = None, trace_context: Any = None):
         self.task_id = task_id
         self.agent = agent
         self.priority = priority
@@ -85,6 +98,7 @@ class QueuedTask:
         self._left = False
         # The enqueuer's correlation context: the run continues it in whichever thread it runs.
         self._context = context
+        self._trace_context = trace_context  # the enqueuer's OpenTelemetry context: the run's parent span
 
     def __repr__(self) -> str:
         return f"QueuedTask({self.task_id!r}, agent={self.agent!r}, priority={self.priority!r}, attempt={self.attempt})"
@@ -92,8 +106,9 @@ class QueuedTask:
 
 class TaskTracker:
     def __init__(self, metrics: MetricSet, *, slow_task_seconds: float, clock: Callable[[], float],
-                 logger: EventLogger | None = None):
+                 logger: EventLogger | None = None, tracing: Tracing | None = None):
         self._lock = metrics.lock
+        self._tracing = tracing
         self._clock = clock
         self._slow = float(slow_task_seconds)
         self._logger = logger
@@ -151,7 +166,8 @@ class TaskTracker:
     def enqueue(self, task_id: str, *, agent: str, priority: str = "normal", attempt: int = 1) -> QueuedTask:
         queue = self._queue_of(priority)
         task = QueuedTask(task_id, agent, priority, attempt, self._clock(), queue,
-                          current() if self._logger is not None else None)
+                          current() if self._logger is not None else None,
+                          otel_context.get_current() if self._tracing is not None else None)
         size = queue.size
         with self._lock:
             size.value += 1
@@ -181,7 +197,7 @@ class TaskRun:
     """One attempt of a task; made by TaskTracker.run."""
 
     __slots__ = ("_tracker", "task", "_lane", "_observers", "started_at", "status", "error_code",
-                 "seconds", "_correlation")
+                 "seconds", "_correlation", "span", "_span_token", "_cpu_started")
 
     def __init__(self, tracker: TaskTracker, task: QueuedTask, lane: _Lane, observers: tuple[TaskObserver, ...]):
         self._tracker = tracker
@@ -193,6 +209,31 @@ class TaskRun:
         self.error_code: str | None = None
         self.seconds = 0.0
         self._correlation: Any = None
+        self.span: Any = None
+        self._span_token: Any = None
+        self._cpu_started = 0
+
+    def _start_span(self, tracing: Tracing) -> None:
+        task = self.task
+        origin = task._context
+        attributes = {"agent.type": task.agent, "model": self._lane.model, "task.id": task.task_id,
+                      "task.priority": task.priority, "task.attempt": task.attempt}
+        if origin is not None:
+            attributes["correlation.id"] = origin.correlation_id
+        span = self.span = tracing.tracer.start_span(EXECUTE_TASK, context=task._trace_context, attributes=attributes)
+        self._span_token = otel_context.attach(otel_trace.set_span_in_context(span))
+        self._cpu_started = time.thread_time_ns()
+
+    def _end_span(self, status: str, exc: BaseException | None) -> None:
+        span = self.span
+        span.set_attribute("task.status", status)
+        span.set_attribute("cpu_time_ms", round((time.thread_time_ns() - self._cpu_started) / 1e6, 3))
+        if status == FAILED:
+            if exc is not None:
+                span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, self.error_code or "failed"))
+        span.end()
+        otel_context.detach(self._span_token)
 
     def __enter__(self) -> TaskRun:
         task, lane, tracker = self.task, self._lane, self._tracker
@@ -210,6 +251,8 @@ class TaskRun:
             waits.counts[bucket] += 1
             waits.sum += waited
             active.value += 1
+        if tracker._tracing is not None:
+            self._start_span(tracker._tracing)
         logger = tracker._logger
         if logger is not None:
             origin = task._context
@@ -276,3 +319,5 @@ class TaskRun:
                              error_code=self.error_code, duration_ms=round(seconds * 1000, 3))
             # The exception, if any, propagates from here; the context only needs resetting.
             self._correlation.__exit__(None, None, None)
+        if self.span is not None:
+            self._end_span(status, exc)

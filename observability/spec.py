@@ -268,14 +268,24 @@ Rate = Annotated[float, Field(ge=0, le=1)]
 
 
 class AlwaysSample(Strict):
+    """Traces kept whatever the rates say; deciding needs the whole trace (a tail decision)."""
     errors: bool = True
-    slower_than_seconds: float | None = None
+    slower_than_seconds: float | None = Field(None, gt=0)
     critical_operations: bool = True
 
 
 class SamplingRule(Strict):
-    when: dict[str, str] = Field(min_length=1)
+    """`condition` on span attributes, e.g. "request.type == 'critical'" (==, !=, and, or)."""
+    condition: str = Field(min_length=1)
     rate: Rate
+
+    @model_validator(mode="after")
+    def _condition_parses(self) -> SamplingRule:
+        # The exporter's own evaluator checks it, so that the loader and the runtime agree.
+        from exporter.tracing.conditions import parse
+
+        parse(self.condition)
+        return self
 
 
 class Sampling(Strict):
@@ -286,11 +296,34 @@ class Sampling(Strict):
     rules: list[SamplingRule] = []
 
 
+class PendingTraces(Strict):
+    """Spans held until their root ends (the tail decision): bounded in traces and time."""
+    max_traces: int = Field(2000, ge=1)
+    max_spans_per_trace: int = Field(1000, ge=1)
+    orphan_timeout_seconds: float = Field(300, gt=0)
+
+
 class TracingRuntime(Strict):
     enabled: bool
-    exporter: Literal["otlp", "file", "none"]
+    # Where kept traces go: OTLP to `endpoint` (Jaeger, a collector), and/or JSON lines in `file`.
+    exporters: list[Literal["otlp", "file"]] = []
     endpoint: str | None = None
+    protocol: Literal["grpc", "http"] = "grpc"
+    file: str | None = None
+    service_name: str = "orchestrator"
+    export_queue_spans: int = Field(8192, ge=1)
+    export_timeout_seconds: float = Field(2, gt=0)
+    store_traces: int = Field(1000, ge=0)
+    pending: PendingTraces = PendingTraces()
     sampling: Sampling
+
+    @model_validator(mode="after")
+    def _exporters_have_targets(self) -> TracingRuntime:
+        if "otlp" in self.exporters and not self.endpoint:
+            raise ValueError("the otlp exporter needs an endpoint")
+        if "file" in self.exporters and not self.file:
+            raise ValueError("the file exporter needs a file")
+        return self
 
 
 class ExportRuntime(Strict):

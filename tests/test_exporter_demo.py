@@ -30,7 +30,8 @@ from observability.load import Loaded
 
 # Counters of failures the demo does not provoke: present, but allowed to stay at zero.
 FAILURE_COUNTERS = {"orchestrator_log_write_errors_total", "orchestrator_trace_export_errors_total",
-                    "orchestrator_exporter_folded_samples_total"}
+                    "orchestrator_exporter_folded_samples_total", "orchestrator_trace_spans_dropped_total",
+                    "orchestrator_traces_evicted_total"}
 # Moved only by the scenario made for it (a slow task in any other would fire slow_task_detected).
 MOVED_BY_ONE_SCENARIO = {"orchestrator_slow_tasks_total"}
 # Events of §2.3 that no task lifecycle emits: alert_fired comes from Alertmanager's side.

@@ -1,0 +1,236 @@
+"""Sampling of §3.3 as a tail decision over whole traces, with bounded memory.
+
+Every span is recorded (the SDK's sampler is ALWAYS_ON) because "keep every error trace" and
+"keep every trace slower than 5 s" can only be decided once the trace is over. Ended spans wait
+in `pending` until their root ends; then the whole trace is kept or dropped together:
+
+1. always kept: a span with status ERROR (`errors`), a root longer than `slower_than_seconds`,
+   a critical operation (`critical_operations`: some span has `request.type` or
+   `task.priority` equal to 'critical', or `critical` true);
+2. otherwise kept with a rate: the first rule whose condition matches; else
+   `parallel_operations` when the root has `parallel` true or the trace holds a dispatch batch;
+   else `agent_tasks` when the root is an `agent.execute_task`; else `default`.
+   The draw is the trace id's low 64 bits against rate * 2^64 (as the SDK's
+   TraceIdRatioBased), so the same trace id always gets the same decision.
+
+Condition names are looked up in the root's attributes, then in the other spans' in end order;
+`agent` also matches `agent.type`.
+
+Memory: at most `max_traces` traces wait (the oldest is evicted, counted as "cap"), each with
+at most `max_spans_per_trace` spans (beyond: the trace is evicted as "span_cap"), and a trace
+whose root has not ended `orphan_timeout_seconds` after its first span ended is evicted as
+"orphaned". Spans ending after their trace was decided or evicted follow that fate (a bounded
+memo of recent trace ids).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import StatusCode
+
+from observability.spec import PendingTraces, Sampling
+
+from .conditions import Condition, parse
+
+ERROR, SLOW, CRITICAL, RATE, DROPPED = "error", "slow", "critical", "rate", "dropped"
+DECISIONS = (ERROR, SLOW, CRITICAL, RATE, DROPPED)
+CAP, SPAN_CAP, ORPHANED = "cap", "span_cap", "orphaned"
+EVICTIONS = (CAP, SPAN_CAP, ORPHANED)
+
+ROOT_NAME = "orchestrator.execute_request"
+BATCH_NAME = "orchestrator.dispatch_batch"
+TASK_NAME = "agent.execute_task"
+_LOW_64 = (1 << 64) - 1
+_SWEEP_EVERY_SECONDS = 1.0
+
+
+def keeps(trace_id: int, rate: float) -> bool:
+    """The deterministic draw: the same trace id and rate always give the same answer."""
+    return (trace_id & _LOW_64) < int(rate * (1 << 64))
+
+
+def _is_critical(attributes: Any) -> bool:
+    if not attributes:
+        return False
+    return (attributes.get("request.type") == "critical" or attributes.get("task.priority") == "critical"
+            or attributes.get("critical") is True)
+
+
+class SamplingPolicy:
+    """The decision for one finished trace, from the spec's `sampling` section."""
+
+    def __init__(self, sampling: Sampling):
+        self.sampling = sampling
+        self.rules: tuple[tuple[Condition, float], ...] = tuple((parse(r.condition), r.rate) for r in sampling.rules)
+        always = sampling.always_sample
+        self._slow_ns = int(always.slower_than_seconds * 1e9) if always.slower_than_seconds is not None else None
+
+    def rate_for(self, root: ReadableSpan, spans: Sequence[ReadableSpan]) -> float:
+        def lookup(name: str) -> Any:
+            for span in (root, *spans):
+                attributes = span.attributes or {}
+                value = attributes.get(name)
+                if value is None and name == "agent":
+                    value = attributes.get("agent.type")
+                if value is not None:
+                    return value
+            return None
+
+        for condition, rate in self.rules:
+            if condition.matches(lookup):
+                return rate
+        sampling = self.sampling
+        root_attributes = root.attributes or {}
+        if sampling.parallel_operations is not None and (
+                root_attributes.get("parallel") is True or any(s.name == BATCH_NAME for s in spans)):
+            return sampling.parallel_operations
+        if sampling.agent_tasks is not None and root.name == TASK_NAME:
+            return sampling.agent_tasks
+        return sampling.default
+
+    def decide(self, root: ReadableSpan, spans: Sequence[ReadableSpan]) -> str:
+        """One of DECISIONS; everything but DROPPED keeps the trace."""
+        always = self.sampling.always_sample
+        everything = (root, *spans)
+        if always.errors and any(s.status.status_code is StatusCode.ERROR for s in everything):
+            return ERROR
+        if self._slow_ns is not None and root.end_time is not None and root.start_time is not None \
+                and root.end_time - root.start_time > self._slow_ns:
+            return SLOW
+        if always.critical_operations and any(_is_critical(s.attributes) for s in everything):
+            return CRITICAL
+        trace_id = root.context.trace_id if root.context is not None else 0
+        return RATE if keeps(trace_id, self.rate_for(root, spans)) else DROPPED
+
+
+class _Pending:
+    __slots__ = ("first_seen", "spans")
+
+    def __init__(self, first_seen: float):
+        self.first_seen = first_seen
+        self.spans: list[ReadableSpan] = []
+
+
+class TailSampler(SpanProcessor):
+    """Holds ended spans per trace until the root ends, then hands kept traces to `deliver`.
+
+    `on_decision(decision)` and `on_evicted(reason)` feed the metrics; `deliver(spans, decision)`
+    must not block (the export sink queues). `clock` (monotonic seconds) times the orphans.
+    """
+
+    def __init__(self, policy: SamplingPolicy, limits: PendingTraces, *,
+                 deliver: Callable[[list[ReadableSpan], str], None],
+                 on_decision: Callable[[str], None] = lambda decision: None,
+                 on_evicted: Callable[[str], None] = lambda reason: None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.policy = policy
+        self._max_traces = limits.max_traces
+        self._max_spans = limits.max_spans_per_trace
+        self._orphan_after = limits.orphan_timeout_seconds
+        self._deliver = deliver
+        self._on_decision = on_decision
+        self._on_evicted = on_evicted
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: OrderedDict[int, _Pending] = OrderedDict()  # oldest first seen first
+        self._fates: OrderedDict[int, bool] = OrderedDict()  # decided or evicted: kept?
+        self._next_sweep = clock() + _SWEEP_EVERY_SECONDS
+
+    @property
+    def pending_traces(self) -> int:
+        return len(self._pending)
+
+    @property
+    def pending_spans(self) -> int:
+        with self._lock:
+            return sum(len(p.spans) for p in self._pending.values())
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.context
+        if context is None:
+            return
+        trace_id = context.trace_id
+        is_root = span.parent is None or span.parent.is_remote
+        now = self._clock()
+        evicted: list[str] = []
+        late_kept = False
+        with self._lock:
+            fate = self._fates.get(trace_id)
+            if fate is not None:
+                late_kept = fate  # a straggler follows its trace's decision
+            elif is_root:
+                pending = self._pending.pop(trace_id, None)
+                children = pending.spans if pending is not None else []
+            else:
+                pending = self._pending.get(trace_id)
+                if pending is None:
+                    if len(self._pending) >= self._max_traces:
+                        oldest, _ = self._pending.popitem(last=False)
+                        self._remember(oldest, False)
+                        evicted.append(CAP)
+                    pending = self._pending[trace_id] = _Pending(now)
+                if len(pending.spans) >= self._max_spans:
+                    del self._pending[trace_id]
+                    self._remember(trace_id, False)
+                    evicted.append(SPAN_CAP)
+                else:
+                    pending.spans.append(span)
+            if now >= self._next_sweep:
+                evicted += self._sweep_orphans(now)
+        for reason in evicted:
+            self._on_evicted(reason)
+        if fate is not None:
+            if late_kept:
+                self._deliver([span], RATE)
+            return
+        if is_root:
+            decision = self.policy.decide(span, children)
+            with self._lock:
+                self._remember(trace_id, decision != DROPPED)
+            self._on_decision(decision)
+            if decision != DROPPED:
+                children.append(span)
+                self._deliver(children, decision)
+
+    def _remember(self, trace_id: int, kept: bool) -> None:
+        """Called under the lock; bounded like the pending traces."""
+        self._fates[trace_id] = kept
+        if len(self._fates) > self._max_traces:
+            self._fates.popitem(last=False)
+
+    def _sweep_orphans(self, now: float) -> list[str]:
+        """Called under the lock; the oldest traces come first, so the sweep stops early."""
+        self._next_sweep = now + _SWEEP_EVERY_SECONDS
+        evicted: list[str] = []
+        deadline = now - self._orphan_after
+        while self._pending:
+            trace_id, pending = next(iter(self._pending.items()))
+            if pending.first_seen > deadline:
+                break
+            del self._pending[trace_id]
+            self._remember(trace_id, False)
+            evicted.append(ORPHANED)
+        return evicted
+
+    def sweep(self) -> None:
+        """Evict orphans now (also done at most once a second as spans end)."""
+        with self._lock:
+            evicted = self._sweep_orphans(self._clock())
+        for reason in evicted:
+            self._on_evicted(reason)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
