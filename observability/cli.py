@@ -176,3 +176,57 @@ def demo(scenario: str, speed: float, port: int | None, host: str | None, durati
         err.print(f"the exporter cannot listen: {exc.strerror or exc}", markup=False, style="red")
         sys.exit(1)
     out.print(finished.summary(), markup=False)
+
+
+@main.group()
+def traces() -> None:
+    """Kept traces, read from the trace file the spec's runtime.tracing writes."""
+
+
+@traces.command("profile")
+@click.argument("trace_id")
+@spec_option
+@click.option("--file", "trace_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="JSON lines of traces (default: the spec's runtime.tracing.file).")
+@click.option("--task", "task_id", default=None, help="Profile only this task's agent.execute_task span.")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON.")
+def traces_profile(trace_id: str, spec: Path, trace_file: Path | None, task_id: str | None, as_json: bool) -> None:
+    """The §4.3 profile of TRACE_ID: wall time, phases, CPU time, bottlenecks and suggestions."""
+    import json
+
+    from exporter.tracing.profile import find_trace_in_file, profile_trace
+
+    if trace_file is None:
+        configured = _load_or_exit(spec).model.runtime.tracing.file
+        if not configured:
+            err.print(f"{spec}: runtime.tracing.file is not set; pass --file", markup=False, style="red")
+            sys.exit(EXIT_BAD_INPUT)
+        trace_file = Path(configured).expanduser()
+    try:
+        document = find_trace_in_file(trace_file, trace_id)
+    except OSError as error:
+        err.print(f"{trace_file}: {error.strerror or error}", markup=False, style="red")
+        sys.exit(EXIT_BAD_INPUT)
+    if document is None:
+        err.print(f"{trace_file}: no trace {trace_id} (only kept traces are written)", markup=False, style="red")
+        sys.exit(1)
+    try:
+        profile = profile_trace(document, task_id=task_id)
+    except ValueError as error:
+        err.print(str(error), markup=False, style="red")
+        sys.exit(1)
+    if as_json:
+        out.print(json.dumps(profile.as_dict(), indent=2), markup=False)
+        return
+    what = f"task {task_id}" if task_id else "trace"
+    out.print(f"{what} {profile.trace_id}: wall {profile.wall_time_ms:.1f} ms, cpu "
+              + (f"{profile.cpu_time_ms:.1f} ms" if profile.cpu_time_ms is not None else "not measured")
+              + f", I/O wait {profile.io_wait_ms:.1f} ms, LLM {profile.llm_time_ms:.1f} ms, "
+              f"{profile.file_ops} file op(s), {profile.network_ops} network op(s)", markup=False)
+    for phase, milliseconds in profile.breakdown:
+        share = milliseconds / profile.wall_time_ms * 100 if profile.wall_time_ms else 0.0
+        out.print(f"  {phase:<11} {milliseconds:>10.1f} ms  {share:5.1f}%", markup=False)
+    for bottleneck in profile.bottlenecks:
+        out.print(f"bottleneck {bottleneck.type} ({bottleneck.severity}): {bottleneck.suggestion}", markup=False, style="yellow")
+    if not profile.bottlenecks:
+        out.print("no bottleneck found", markup=False)
