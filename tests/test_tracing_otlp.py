@@ -313,3 +313,24 @@ def test_a_full_export_queue_drops_and_counts_instead_of_waiting(loaded: Loaded)
     finally:
         obs.close(trace_flush_seconds=0.1)
     assert queue_full >= 20 * SPANS_PER_REQUEST
+
+
+def test_the_demo_reaches_any_otlp_endpoint_by_one_setting_in_the_spec(root: Path, tmp_path: Path,
+                                                                       receiver: Receiver) -> None:
+    from exporter.demo import Demo
+
+    text = (root / "observability.yaml").read_text()
+    setting = "    endpoint: http://localhost:4317\n"
+    assert text.count(setting) == 1
+    spec = tmp_path / "observability.yaml"
+    spec.write_text(text.replace(setting, f"    endpoint: http://127.0.0.1:{receiver.grpc_port}\n"))
+    demo = Demo(load_for_exporter(spec), "error-spike", speed=400, port=0, log_dir=tmp_path,
+                console_stream=io.StringIO(), seed=11)
+    demo.start()
+    try:
+        demo.wait(2.0)
+    finally:
+        demo.stop()
+    spans = receiver.wait_for("orchestrator", 1)
+    assert {"agent.execute_task", "agent.read_file", "llm.call"} <= {s.name for s in spans}
+    assert any(s.status == "STATUS_CODE_ERROR" for s in spans)  # error-spike's failed tasks are always kept
