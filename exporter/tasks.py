@@ -226,8 +226,8 @@ class TaskRun:
 
     def _end_span(self, status: str, exc: BaseException | None) -> None:
         span = self.span
-        span.set_attribute("task.status", status)
-        span.set_attribute("cpu_time_ms", round((time.thread_time_ns() - self._cpu_started) / 1e6, 3))
+        span.set_attributes({"task.status": status,
+                             "cpu_time_ms": round((time.thread_time_ns() - self._cpu_started) / 1e6, 3)})
         if status == FAILED:
             if exc is not None:
                 span.record_exception(exc)

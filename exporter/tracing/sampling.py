@@ -98,13 +98,15 @@ class SamplingPolicy:
     def decide(self, root: ReadableSpan, spans: Sequence[ReadableSpan]) -> str:
         """One of DECISIONS; everything but DROPPED keeps the trace."""
         always = self.sampling.always_sample
-        everything = (root, *spans)
-        if always.errors and any(s.status.status_code is StatusCode.ERROR for s in everything):
-            return ERROR
+        if always.errors:
+            if root.status.status_code is StatusCode.ERROR or any(
+                    s.status.status_code is StatusCode.ERROR for s in spans):
+                return ERROR
         if self._slow_ns is not None and root.end_time is not None and root.start_time is not None \
                 and root.end_time - root.start_time > self._slow_ns:
             return SLOW
-        if always.critical_operations and any(_is_critical(s.attributes) for s in everything):
+        if always.critical_operations and (_is_critical(root.attributes) or any(_is_critical(s.attributes)
+                                                                                for s in spans)):
             return CRITICAL
         trace_id = root.context.trace_id if root.context is not None else 0
         return RATE if keeps(trace_id, self.rate_for(root, spans)) else DROPPED
