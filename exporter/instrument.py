@@ -128,7 +128,9 @@ class Instrumentation:
             if logger is not None:
                 owned = logger
                 warn = lambda message: owned.log("WARN", message, event="trace_export_failed")  # noqa: E731
-            tracer = Tracing(tracing, metrics=metrics, warn=warn, exporters=trace_exporters, id_generator=trace_ids)
+            rotation = (logger_config or model.runtime.logging).rotation
+            tracer = Tracing(tracing, metrics=metrics, warn=warn, exporters=trace_exporters, id_generator=trace_ids,
+                             file_rotation=rotation)
         obs = cls(metrics, slow_task_seconds=model.thresholds["slow_task_seconds"], logger=logger,
                   clock=clock, log_dir=log_dir, tracing=tracer)
         obs._owned_logger = logger

@@ -201,3 +201,32 @@ def test_the_demo_sends_its_traces_where_the_spec_says(loaded: Loaded, tmp_path:
     assert {"agent.execute_task", "agent.read_file", "mcp.invoke_tool", "llm.call"} <= names
     # error-spike fails tasks: every failed task's trace is kept.
     assert any(span["status"] == "ERROR" for d in documents for span in d["spans"])
+
+
+def test_the_trace_file_rotates_with_the_logs_settings_and_an_unwritable_one_is_a_counted_failure(
+        loaded: Loaded, tmp_path: Path) -> None:
+    from exporter.tracing.export import JsonFileSpanExporter
+
+    rotation = loaded.model.runtime.logging.rotation.model_copy(update={"max_size_mb": 0.001, "compress": False})
+    path = tmp_path / "traces.jsonl"
+    obs = instrumented(loaded, file_tracing(loaded, path), io.StringIO())
+    assert obs.tracing is not None
+    obs.tracing.sink.exporters["file"] = JsonFileSpanExporter(path, rotation)
+    for _ in range(20):
+        with obs.request("critical"):
+            with obs.decompose(1):
+                pass
+        obs.tracing.flush(5)
+    obs.close()
+    assert (tmp_path / "traces.jsonl.1").exists() and path.stat().st_size <= 2 * 1024
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    obs = instrumented(loaded, file_tracing(loaded, blocked / "traces.jsonl"), io.StringIO())
+    with obs.request("critical"):
+        pass
+    obs.close()
+    registry = obs.metrics.registry
+    assert registry.get_sample_value("orchestrator_trace_export_errors_total", {"exporter": "file"}) == 1
+    assert registry.get_sample_value("orchestrator_trace_spans_dropped_total",
+                                     {"exporter": "file", "reason": "export_failed"}) == 1

@@ -313,6 +313,16 @@ def test_a_full_export_queue_drops_and_counts_instead_of_waiting(loaded: Loaded)
     finally:
         obs.close(trace_flush_seconds=0.1)
     assert queue_full >= 20 * SPANS_PER_REQUEST
+    # Every kept span is accounted for: dropped for a full queue, a failed export, or left at shutdown.
+    # (A batch still in flight when close() gave up is counted when its export fails: wait for it.)
+    def dropped() -> float:
+        return sum(sample(obs, "orchestrator_trace_spans_dropped_total", exporter="otlp", reason=reason)
+                   for reason in ("queue_full", "export_failed", "shutdown"))
+
+    deadline = time.monotonic() + 10
+    while dropped() < 30 * SPANS_PER_REQUEST and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert dropped() == 30 * SPANS_PER_REQUEST
 
 
 def test_the_demo_reaches_any_otlp_endpoint_by_one_setting_in_the_spec(root: Path, tmp_path: Path,

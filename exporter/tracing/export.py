@@ -22,37 +22,55 @@ from pathlib import Path
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from observability.spec import TracingRuntime
+from observability.spec import Rotation, TracingRuntime
+
+from ..rotation import RotatingFileWriter
 
 from .store import trace_document
 
-QUEUE_FULL, EXPORT_FAILED = "queue_full", "export_failed"
+QUEUE_FULL, EXPORT_FAILED, SHUTDOWN = "queue_full", "export_failed", "shutdown"
+DROP_REASONS = (QUEUE_FULL, EXPORT_FAILED, SHUTDOWN)
 BATCH_SPANS = 512
 _IDLE_WAIT_SECONDS = 0.5
 
 
 class JsonFileSpanExporter(SpanExporter):
-    """§3.1 documents, one trace per line, appended to `path` (directories made as needed)."""
+    """§3.1 documents, one trace per line, appended to `path` (directories made as needed).
+    With `rotation` (the logs' settings, §2.4) the file rotates like the log file, so that a
+    long-running orchestrator's traces do not fill the disk; it is opened on the first export,
+    so that an unwritable path is a counted export failure, not an error at start."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, rotation: Rotation | None = None):
         self.path = Path(os.path.expanduser(str(path)))
+        self._rotation = rotation
+        self._writer: RotatingFileWriter | None = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         by_trace: dict[int, list[ReadableSpan]] = {}
         for span in spans:
             if span.context is not None:
                 by_trace.setdefault(span.context.trace_id, []).append(span)
+        lines = "".join(json.dumps(trace_document(trace_spans), separators=(",", ":"), default=str) + "\n"
+                        for trace_spans in by_trace.values())
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as out:
-                for trace_spans in by_trace.values():
-                    out.write(json.dumps(trace_document(trace_spans), separators=(",", ":"), default=str) + "\n")
-        except OSError:
+            if self._rotation is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as out:
+                    out.write(lines)
+            else:
+                if self._writer is None:
+                    rotation = self._rotation
+                    self._writer = RotatingFileWriter(self.path, max_size_mb=rotation.max_size_mb,
+                                                      max_files=rotation.max_files, compress=rotation.compress,
+                                                      retention_days=rotation.retention_days)
+                self._writer.write(lines)
+        except (OSError, ValueError):
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
-        pass
+        if self._writer is not None:
+            self._writer.close()
 
 
 def otlp_exporter(endpoint: str, protocol: str, timeout_seconds: float) -> SpanExporter:
@@ -73,13 +91,13 @@ def otlp_exporter(endpoint: str, protocol: str, timeout_seconds: float) -> SpanE
     return HttpExporter(endpoint=url, timeout=timeout_seconds)
 
 
-def exporters_from_config(config: TracingRuntime) -> dict[str, SpanExporter]:
+def exporters_from_config(config: TracingRuntime, rotation: Rotation | None = None) -> dict[str, SpanExporter]:
     made: dict[str, SpanExporter] = {}
     for name in config.exporters:
         if name == "otlp" and config.endpoint:
             made[name] = otlp_exporter(config.endpoint, config.protocol, config.export_timeout_seconds)
         elif name == "file" and config.file:
-            made[name] = JsonFileSpanExporter(config.file)
+            made[name] = JsonFileSpanExporter(config.file, rotation)
     return made
 
 
@@ -209,6 +227,13 @@ class ExportSink:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_seconds)
+        with self._lock:  # what the exporters could not take in time is lost: count it
+            left = sum(len(spans) for spans in self._queue)
+            self._queue.clear()
+            self._queued_spans = 0
+        if left:
+            for name in self.exporters:
+                self._on_dropped(name, SHUTDOWN, left)
         for exporter in self.exporters.values():
             try:
                 exporter.shutdown()

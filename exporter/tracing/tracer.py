@@ -25,11 +25,11 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Span, Status, StatusCode
 
-from observability.spec import TracingRuntime
+from observability.spec import Rotation, TracingRuntime
 
 from ..catalogue import TRACE_DECISIONS, TRACE_EXPORT_ERRORS, TRACE_SPANS_DROPPED, TRACES_EVICTED
 from ..metrics import MetricSet
-from .export import EXPORT_FAILED, QUEUE_FULL, ExportSink, RateLimitedWarning, exporters_from_config
+from .export import DROP_REASONS, ExportSink, RateLimitedWarning, exporters_from_config
 from .sampling import DECISIONS, EVICTIONS, SamplingPolicy, TailSampler
 from .store import TraceStore
 
@@ -40,11 +40,12 @@ class Tracing:
     def __init__(self, config: TracingRuntime, *, metrics: MetricSet | None = None,
                  warn: Callable[[str], None] | None = None, exporters: dict[str, SpanExporter] | None = None,
                  id_generator: IdGenerator | None = None, clock: Callable[[], float] = time.monotonic,
-                 warn_every_seconds: float = 30.0):
-        """`exporters` replaces the ones the config names (tests, benchmarks)."""
+                 warn_every_seconds: float = 30.0, file_rotation: Rotation | None = None):
+        """`exporters` replaces the ones the config names (tests, benchmarks); `file_rotation`
+        rotates the trace file (the instrumentation passes the logs' rotation)."""
         self.config = config
         self.store = TraceStore(config.store_traces)
-        chosen = exporters_from_config(config) if exporters is None else exporters
+        chosen = exporters_from_config(config, file_rotation) if exporters is None else exporters
         count_decision, count_eviction, count_drop, count_error = self._metric_hooks(metrics, tuple(chosen))
         self.warn = RateLimitedWarning(warn or (lambda message: None), warn_every_seconds)
         self.sink = ExportSink(chosen, max_queued_spans=config.export_queue_spans, on_dropped=count_drop,
@@ -65,7 +66,7 @@ class Tracing:
         decisions = {d: metrics.fed(TRACE_DECISIONS).labels(decision=d) for d in DECISIONS}
         evictions = {r: metrics.fed(TRACES_EVICTED).labels(reason=r) for r in EVICTIONS}
         drops = {(name, reason): metrics.fed(TRACE_SPANS_DROPPED).labels(exporter=name, reason=reason)
-                 for name in exporter_names for reason in (QUEUE_FULL, EXPORT_FAILED)}
+                 for name in exporter_names for reason in DROP_REASONS}
         errors = {name: metrics.fed(TRACE_EXPORT_ERRORS).labels(exporter=name) for name in exporter_names}
         return (lambda decision: decisions[decision].inc(), lambda reason: evictions[reason].inc(),
                 lambda name, reason, count: drops[(name, reason)].inc(count), lambda name: errors[name].inc())
