@@ -8,6 +8,10 @@
     obs = Instrumentation.from_model(loaded.model, registry, logger_config=loaded.model.runtime.logging)
     server = ExporterServer.from_runtime(registry, obs.health, loaded.model.runtime.exporter).start()
 
+With `tracing=loaded.model.runtime.tracing` the same calls also make the spans of §3.2 (see
+exporter/instrument.py); `obs.tracing.store` holds recent kept traces and
+`profile_trace(document)` gives their §4.3 profile.
+
 Names are imported on first use, so that `import exporter.scenarios` (the CLI) stays cheap.
 """
 
@@ -35,6 +39,10 @@ _EXPORTS = {
     "current": "context",
     "wrap": "context",
     "ContextThreadPoolExecutor": "context",
+    "Tracing": "tracing.tracer",
+    "TraceStore": "tracing.store",
+    "profile_trace": "tracing.profile",
+    "identify_bottlenecks": "tracing.profile",
 }
 
 __all__ = sorted(_EXPORTS)
