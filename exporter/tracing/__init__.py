@@ -1,9 +1,31 @@
-"""OpenTelemetry tracing (§3): spans of §3.2, sampling of §3.3, export of §3.4, profiles of §4.3."""
+"""OpenTelemetry tracing (§3): spans of §3.2, sampling of §3.3, export of §3.4, profiles of §4.3.
 
-from .conditions import Condition, ConditionError, parse
-from .sampling import SamplingPolicy, TailSampler, keeps
-from .store import TraceStore, trace_document
-from .tracer import Tracing
+Names are imported on first use: the spec loader imports `exporter.tracing.conditions` to check
+sampling rules, and must not pay for importing opentelemetry-sdk.
+"""
 
-__all__ = ["Condition", "ConditionError", "SamplingPolicy", "TailSampler", "TraceStore", "Tracing", "keeps",
-           "parse", "trace_document"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Condition": "conditions",
+    "ConditionError": "conditions",
+    "parse": "conditions",
+    "SamplingPolicy": "sampling",
+    "TailSampler": "sampling",
+    "keeps": "sampling",
+    "TraceStore": "store",
+    "trace_document": "store",
+    "Tracing": "tracer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'exporter.tracing' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
