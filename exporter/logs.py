@@ -39,8 +39,9 @@ missing:
 `log(level, message, event=...)` with a standard event name checks the same fields but keeps the
 caller's level. An unknown level or an unknown event name given to `event()` is a ValueError.
 
-Standard events also become events of the current span (§3), when one is recording: with the
-line's fields as attributes, whatever the log level (a DEBUG task_created is still on the span).
+Standard events (through `event()`, or `log()` with a standard event name) also become events of
+the current span (§3), when one is recording: with the line's fields as attributes, whatever the
+log level for `event()` (a DEBUG task_created is still on the span).
 
 Outputs come from `LoggingRuntime.outputs`: `type` picks where (file: the rotating writer of
 exporter/rotation.py on the expanded path, with `rotation`; console: stderr, or
@@ -178,6 +179,9 @@ class StructuredLogger:
             return
         standard = STANDARD_EVENTS.get(event) if event is not None else None
         if standard is not None:
+            span = get_current_span()
+            if span.is_recording():
+                span.add_event(event, _span_event_attributes(fields))  # type: ignore[arg-type]
             self._checked(level, levelno, event, message, fields, standard[1])
         elif levelno >= self._min_level:
             self._emit(level, levelno, event, message, fields, current(), ())

@@ -230,3 +230,19 @@ def test_the_trace_file_rotates_with_the_logs_settings_and_an_unwritable_one_is_
     assert registry.get_sample_value("orchestrator_trace_export_errors_total", {"exporter": "file"}) == 1
     assert registry.get_sample_value("orchestrator_trace_spans_dropped_total",
                                      {"exporter": "file", "reason": "export_failed"}) == 1
+
+
+def test_a_standard_event_logged_at_another_level_is_a_span_event_too(loaded: Loaded, tmp_path: Path) -> None:
+    console = io.StringIO()
+    obs = instrumented(loaded, file_tracing(loaded, tmp_path / "t.jsonl"), console)
+    assert obs.logger is not None
+    with obs.request("critical") as request:
+        obs.logger.log("ERROR", "the alert fired", event="alert_fired", alert_name="queue_backlog", severity="HIGH")
+        obs.logger.info("not a standard event", event="custom_thing")
+    obs.close()
+    assert request.span is not None and obs.tracing is not None
+    document = obs.tracing.store.get(f"{request.span.get_span_context().trace_id:032x}")
+    assert document is not None
+    events = document["spans"][0]["events"]
+    assert [(e["name"], e["attributes"]) for e in events] == [
+        ("alert_fired", {"alert_name": "queue_backlog", "severity": "HIGH"})]
