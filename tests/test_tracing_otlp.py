@@ -344,3 +344,16 @@ def test_the_demo_reaches_any_otlp_endpoint_by_one_setting_in_the_spec(root: Pat
     spans = receiver.wait_for("orchestrator", 1)
     assert {"agent.execute_task", "agent.read_file", "llm.call"} <= {s.name for s in spans}
     assert any(s.status == "STATUS_CODE_ERROR" for s in spans)  # error-spike's failed tasks are always kept
+
+
+def test_the_standard_otlp_endpoint_variable_overrides_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker compose points the exporter container at Jaeger this way."""
+    from exporter.tracing.export import exporters_from_config
+    from observability.load import load
+
+    tracing = load(Path(__file__).resolve().parent.parent / "observability.yaml").model.runtime.tracing
+    config = tracing.model_copy(update={"protocol": "http", "exporters": ["otlp"]})
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger:4318")
+    assert exporters_from_config(config)["otlp"]._endpoint == "http://jaeger:4318/v1/traces"
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    assert exporters_from_config(config)["otlp"]._endpoint.startswith(tracing.endpoint.rstrip("/"))

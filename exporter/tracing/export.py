@@ -93,9 +93,11 @@ def otlp_exporter(endpoint: str, protocol: str, timeout_seconds: float) -> SpanE
 
 def exporters_from_config(config: TracingRuntime, rotation: Rotation | None = None) -> dict[str, SpanExporter]:
     made: dict[str, SpanExporter] = {}
+    # OpenTelemetry's standard variable overrides the spec's endpoint (docker compose sets it to Jaeger).
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or config.endpoint
     for name in config.exporters:
-        if name == "otlp" and config.endpoint:
-            made[name] = otlp_exporter(config.endpoint, config.protocol, config.export_timeout_seconds)
+        if name == "otlp" and endpoint:
+            made[name] = otlp_exporter(endpoint, config.protocol, config.export_timeout_seconds)
         elif name == "file" and config.file:
             made[name] = JsonFileSpanExporter(config.file, rotation)
     return made
