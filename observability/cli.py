@@ -1,4 +1,4 @@
-"""The `orchestrator` command: generate, config validate, check, alerts silence apply."""
+"""The `orchestrator` command: generate, config validate, check, alerts silence apply|test, demo, stack up."""
 
 from __future__ import annotations
 
@@ -177,6 +177,112 @@ def demo(scenario: str, speed: float, port: int | None, host: str | None, durati
         sys.exit(1)
     out.print(finished.summary(), markup=False)
 
+
+@alerts.command("test")
+@click.option("--severity", type=click.Choice(["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]), required=True)
+@click.option("--alertmanager-url", default=None,
+              help="[default: the running `orchestrator stack up`'s, else http://127.0.0.1:9093]")
+@click.option("--receivers-url", default=None,
+              help="Local receivers to ask whether they got it [default: the running `orchestrator stack up`'s].")
+@click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), default="build/native-stack",
+              show_default=True, help="Run directory of `orchestrator stack up` (its stack.json names the URLs).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds to wait for the route's group_wait and the delivery.")
+def alerts_test(severity: str, alertmanager_url: str | None, receivers_url: str | None, run_dir: Path,
+                timeout: float) -> None:
+    """Post a synthetic alert; report the receivers it was routed to and whether they got it."""
+    import json
+
+    import requests
+
+    from .synthetic_alert import send_test_alert
+
+    state = run_dir / "stack.json"
+    urls = json.loads(state.read_text(encoding="utf-8")) if state.is_file() else {}
+    if alertmanager_url is None:
+        alertmanager_url = urls.get("alertmanager", "http://127.0.0.1:9093")
+        receivers_url = receivers_url or urls.get("receivers")
+    elif receivers_url is None and urls.get("alertmanager") == alertmanager_url:
+        receivers_url = urls.get("receivers")
+    try:
+        report = send_test_alert(alertmanager_url, severity, receivers_url=receivers_url, timeout=timeout)
+    except requests.RequestException as exc:
+        err.print(f"cannot reach Alertmanager at {alertmanager_url}: {exc}", markup=False, style="red")
+        sys.exit(1)
+    for line in report.lines():
+        out.print(line, markup=False)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.group()
+def stack() -> None:
+    """The monitoring stack without Docker (Debian's prometheus and prometheus-alertmanager)."""
+
+
+@stack.command("up")
+@click.option("--scenario", "scenarios", multiple=True, default=("normal",), show_default=True,
+              help="Demo scenario(s), one exporter each: normal, error-spike, backlog, slow, memory, down, ...")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Simulated seconds per real second of the demo.")
+@click.option("--fast", is_flag=True,
+              help="Shortened intervals: 1s scrape and evaluation, `for` divided by --speed (at least 10s), "
+                   "group_wait 1s, group_interval 2s.")
+@click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), default="build/native-stack",
+              show_default=True, help="Adapted configs, data, secrets and logs go here.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=".",
+              show_default=True, help="Directory holding the generated outputs.")
+@click.option("--free-ports", is_flag=True, help="Take free ports instead of 9090, 9093, 9464 and 9097.")
+@click.option("--duration", type=click.FloatRange(min=0), default=None, help="Real seconds to run [default: until Ctrl-C].")
+def stack_up(scenarios: tuple[str, ...], speed: float, fast: bool, run_dir: Path, out_dir: Path, free_ports: bool,
+             duration: float | None) -> None:
+    """Start Prometheus, Alertmanager, the demo exporter and local Slack/PagerDuty receivers on 127.0.0.1."""
+    import json
+    import shutil
+    import time
+
+    from exporter.scenarios import SCENARIO_ALERTS
+
+    from . import stack as names
+    from .native_stack import RECEIVERS_PORT, StackError, Timings, absent_tools, fast_timings, native_stack
+
+    for scenario in scenarios:
+        if scenario not in SCENARIO_ALERTS:
+            raise click.BadParameter(f"{scenario!r} is not one of {', '.join(SCENARIO_ALERTS)}", param_hint="--scenario")
+    ports = {} if free_ports else {"prometheus": names.PROMETHEUS_PORT, "alertmanager": names.ALERTMANAGER_PORT,
+                                   "exporter": names.EXPORTER_PORT, "receivers": RECEIVERS_PORT}
+    timings = fast_timings(speed) if fast else Timings()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    echo = lambda line: out.print(f"[receiver] {line}", markup=False)  # noqa: E731
+    try:
+        with native_stack(out_dir, run_dir, scenarios, speed=speed, timings=timings, ports=ports, echo=echo) as running:
+            assert running.recorder is not None
+            (run_dir / "stack.json").write_text(json.dumps({
+                "prometheus": running.prometheus.url, "alertmanager": running.alertmanager.url,
+                "receivers": running.recorder.base}), encoding="utf-8")
+            for line in running.urls():
+                out.print(line, markup=False)
+            for line in absent_tools():
+                out.print(line, markup=False, style="yellow")
+            if fast:
+                out.print(f"shortened intervals: {timings.describe()}", markup=False)
+            alerts = sorted({a for s in scenarios for a in SCENARIO_ALERTS[s]})
+            out.print(f"alerts the scenario(s) make fire: {', '.join(alerts) or 'none'}", markup=False)
+            out.print(f"configs, data and logs in {run_dir}; Ctrl-C stops everything.", markup=False)
+            deadline = None if duration is None else time.monotonic() + duration
+            while deadline is None or time.monotonic() < deadline:
+                dead = [s.name for s in [*running.demos, *running.services.values()] if s.process.poll() is not None]
+                if dead:
+                    err.print(f"{', '.join(dead)} exited; stopping.\n{running.logs()}", markup=False, style="red")
+                    sys.exit(1)
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    except StackError as exc:
+        err.print(str(exc), markup=False, style="red")
+        sys.exit(1)
+    finally:
+        (run_dir / "stack.json").unlink(missing_ok=True)
+    out.print("stack stopped.", markup=False)
 
 @main.group()
 def traces() -> None:
