@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import random
 import sys
 import threading
@@ -34,19 +35,18 @@ from prometheus_client import CollectorRegistry
 from observability.load import Loaded
 from observability.spec import LoggingRuntime, TracingRuntime
 
-from .catalogue import TASK_RETRIES, TASKS_TOTAL, TEAMS_FORMED
+from .catalogue import DISK_USAGE, TASK_RETRIES, TASKS_TOTAL, TEAMS_FORMED
 from .context import ContextThreadPoolExecutor, correlation, new_correlation_id, new_session_id, wrap
 from .http import ExporterServer
-from .instrument import Instrumentation, ParallelBatch
-from .scenarios import (AGENTS, AGENTS_PER_TYPE, ERROR_CODES, FILE_OPERATIONS, MCP_PLUGINS, MEMORY_HOG, MODELS,
-                        PRIORITIES, RETRYABLE, SCENARIO_ALERTS, workload)
+from .instrument import LOG_VOLUME, Instrumentation, ParallelBatch
+from .scenarios import (AGENTS, AGENTS_PER_TYPE, BATCH_SIZE, ERROR_CODES, FILE_OPERATIONS, MCP_PLUGINS, MEMORY_HOGS,
+                        MODELS, PRIORITIES, RETRYABLE, SCENARIO_ALERTS, workload)
 from .tasks import QueuedTask
 
 COMPONENTS = ("scheduler", "queue", "agents", "logging")
 PRIORITY_WEIGHTS = (2, 5, 3)  # high, normal, low
 PREFERRED_MODEL = {"Coder": "sonnet", "Architect": "sonnet", "Analyzer": "haiku", "DevOps": "haiku"}
 BATCH_EVERY_SECONDS = 60.0   # simulated time between parallel batches
-BATCH_SIZE = 3
 HOUSEKEEPING_REAL_SECONDS = 0.1
 
 
@@ -155,6 +155,8 @@ class Demo:
         self._session_correlation: str | None = None
         self._started_real = 0.0
         self._exporter_stopped = False
+        self._held_memory: bytearray | None = None
+        self._held_fds: list[int] = []
 
     # -- control -----------------------------------------------------------------------------
 
@@ -165,7 +167,8 @@ class Demo:
         for plugin, tools in MCP_PLUGINS.items():
             obs.mcp_tools_available(plugin, len(tools))
         for component in COMPONENTS:
-            obs.set_health(component, True)
+            obs.set_health(component, component not in self.workload.unhealthy)
+        self._hold_resources()
         self.server.start()
         self._started_real = time.monotonic()
         with correlation(session_id=self._session_id) as session:
@@ -205,6 +208,25 @@ class Demo:
         self.server.stop()
         # Kept traces get a short while to leave; an unreachable endpoint must not hold up the stop.
         self.obs.close(trace_flush_seconds=3.0)
+        self._release_resources()
+
+    def _hold_resources(self) -> None:
+        """The resources scenario: real memory and descriptors held by this process (the process
+        collector reports them), and a simulated fill level of the log volume."""
+        w = self.workload
+        if w.process_extra_bytes:
+            self._held_memory = bytearray(b"\x01") * w.process_extra_bytes  # written, so resident
+        for _ in range(w.process_extra_fds):
+            self._held_fds.append(os.open(os.devnull, os.O_RDONLY))
+        if w.disk_usage_ratio is not None:
+            ratio = w.disk_usage_ratio
+            self.obs.metrics.fed(DISK_USAGE).labels(volume=LOG_VOLUME).set_function(lambda: ratio)
+
+    def _release_resources(self) -> None:
+        self._held_memory = None
+        for fd in self._held_fds:
+            os.close(fd)
+        self._held_fds = []
 
     def __enter__(self) -> Demo:
         return self.start()
@@ -261,6 +283,9 @@ class Demo:
         rng = random.Random(self._rng.random())
         with self.obs.agent(agent, mode="persistent") as session:
             while not self._stopping.is_set():
+                if not self.workload.agents_take_tasks:  # the stall scenario: the agent idles
+                    self._stopping.wait(0.05)
+                    continue
                 taken = self._queues.get(agent, timeout=0.05)
                 if taken is not None:
                     self._execute(taken[0], taken[1], (session,), rng)
@@ -303,7 +328,7 @@ class Demo:
         while not self._stopping.wait(HOUSEKEEPING_REAL_SECONDS):
             now = time.monotonic()
             for agent in AGENTS:
-                level = self.workload.memory_hog_bytes if agent == MEMORY_HOG else self.workload.memory_bytes
+                level = self.workload.memory_hog_bytes if agent in MEMORY_HOGS else self.workload.memory_bytes
                 self.obs.agent_memory(agent, level * rng.uniform(0.95, 1.05))
             # agent_error_spike compares a rate per real second: pace the burst in real time.
             owed_errors += self.workload.agent_errors_per_second * (now - last)
@@ -312,7 +337,7 @@ class Demo:
                 owed_errors -= 1
                 for agent in AGENTS:
                     self.obs.agent_error(agent, rng.choice(ERROR_CODES))
-            if self.clock() - last_batch >= BATCH_EVERY_SECONDS and (
+            if self.workload.agents_take_tasks and self.clock() - last_batch >= BATCH_EVERY_SECONDS and (
                     self._batch_thread is None or not self._batch_thread.is_alive()):
                 last_batch = self.clock()
                 self._batch_thread = threading.Thread(target=wrap(self._team_batch), args=(rng.random(),),
@@ -326,14 +351,14 @@ class Demo:
                 self.server.stop()
 
     def _team_batch(self, seed: float) -> None:
-        """A team of BATCH_SIZE agents runs one task each, in parallel."""
+        """A team of BATCH_SIZE agents runs one task each, in parallel (at most batch_workers at once)."""
         rng = random.Random(seed)
         number = next(self._ids)
         members = [rng.choice(AGENTS) for _ in range(BATCH_SIZE)]
         with self.obs.request("parallel_batch", parallel=True), self.obs.decompose(BATCH_SIZE), \
                 self.obs.team(f"team-{number}", member_count=BATCH_SIZE), \
                 self.obs.parallel_batch(f"batch-{number}", BATCH_SIZE, workers=BATCH_SIZE) as batch, \
-                ContextThreadPoolExecutor(max_workers=BATCH_SIZE, thread_name_prefix="demo-team") as pool:
+                ContextThreadPoolExecutor(max_workers=self.workload.batch_workers, thread_name_prefix="demo-team") as pool:
             queued = [self.obs.tasks.enqueue(self._task_id(), agent=agent, priority="high") for agent in members]
             futures = [pool.submit(self._member, task, batch, rng.random()) for task in queued]
             for future in futures:

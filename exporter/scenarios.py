@@ -11,6 +11,7 @@ burst of error-spike is paced in real time, whatever the speed.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 
@@ -18,11 +19,28 @@ from observability.model import Model
 
 SCENARIO_ALERTS: dict[str, tuple[str, ...]] = {
     "normal": (),
-    "error-spike": ("task_failure_rate_critical", "agent_error_spike"),
-    "backlog": ("queue_backlog",),
+    "error-spike": ("task_failure_rate_critical", "agent_error_spike", "task_success_rate_low"),
+    "backlog": ("queue_backlog", "queue_wait_high", "agent_utilization_high"),
     "slow": ("high_latency_p95", "slow_task_detected"),
     "memory": ("memory_usage_high",),
     "down": ("orchestrator_down",),
+    # The scheduler hangs: two components report unhealthy, agents sit idle, work piles up.
+    "stall": ("component_unhealthy", "task_throughput_low", "queue_backlog", "agent_utilization_low"),
+    # The exporter's own process holds real memory and file descriptors; the log volume fills up.
+    "resources": ("process_memory_high", "process_open_fds_high", "disk_usage_high"),
+    # Parallel batches run their tasks one after another.
+    "serial-batches": ("low_parallel_efficiency",),
+}
+
+# The spec's alerts that no scenario makes fire, and why (a test checks that every other alert
+# of the spec is in SCENARIO_ALERTS).
+NOT_FROM_SCENARIOS: dict[str, str] = {
+    "process_cpu_high": (
+        "rate(process_cpu_seconds_total[5m]) > cpu_warning_ratio needs the exporter process to burn "
+        "more than cpu_warning_ratio x 300 s of CPU inside the 5m window (4 minutes of a full core, "
+        "plus `for`) - longer than the live tests' budget on 2 cores, and a window is not shortened "
+        "because that would change the expression. It is proven by promtool test rules "
+        "(alert_rules/tests) and its route (MEDIUM) by the other MEDIUM alerts of the live tests."),
 }
 
 AGENTS: tuple[str, ...] = ("Coder", "Analyzer", "DevOps", "Architect")
@@ -38,8 +56,13 @@ MCP_PLUGINS: dict[str, tuple[str, ...]] = {
 FILE_OPERATIONS: tuple[str, ...] = ("read", "write")
 AGENTS_PER_TYPE = 2
 # The known silence (observability.yaml, suppressions) mutes memory_usage_high for Architect:
-# the memory scenario loads another agent so that its alert reaches the receivers.
+# the memory scenario loads Coder, whose alert reaches the receivers, and Architect, whose alert
+# fires and is silenced.
 MEMORY_HOG = "Coder"
+MEMORY_HOGS: tuple[str, ...] = (MEMORY_HOG, "Architect")
+# Components the stall scenario reports unhealthy (one alert group, two alerts).
+STALLED_COMPONENTS: tuple[str, ...] = ("scheduler", "queue")
+BATCH_SIZE = 3
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,12 @@ class Workload:
     memory_hog_bytes: float             # memory of MEMORY_HOG
     queue_cap: int                      # the producer waits while this many tasks are queued
     exporter_stops_after: float | None  # real seconds after which /metrics stops answering
+    unhealthy: tuple[str, ...] = ()     # components reported unhealthy
+    agents_take_tasks: bool = True      # False: agents sit idle, parallel batches do not run
+    process_extra_bytes: int = 0        # real memory the exporter process holds
+    process_extra_fds: int = 0          # real file descriptors the exporter process holds
+    disk_usage_ratio: float | None = None  # simulated fill of the log volume (None: measured)
+    batch_workers: int = BATCH_SIZE     # tasks of a parallel batch that really run at once
 
 
 def workload(scenario: str, model: Model) -> Workload:
@@ -72,9 +101,13 @@ def workload(scenario: str, model: Model) -> Workload:
         exporter_stops_after=None,
     )
     if scenario == "error-spike":
+        # Errors at ten times the limit: rate(...[5m]) on a Prometheus younger than the window is
+        # increase / 300 s, so the alert's rate passes the limit after 30 s instead of 100 s at 3x.
         return replace(normal, failure_ratio=min(0.9, 2.4 * t["task_failure_ratio_critical"]),
-                        agent_errors_per_second=3 * t["agent_error_rate_max"])
+                        agent_errors_per_second=10 * t["agent_error_rate_max"])
     if scenario == "backlog":
+        # Three times what the agents manage: the queue stays at twice the backlog limit, each task
+        # waits for the ones ahead of it (more than queue_wait_max_seconds) and agents never idle.
         return replace(normal, load=3.0, queue_cap=int(2 * t["queue_backlog_max"]))
     if scenario == "slow":
         low = max(t["slow_task_seconds"], t["latency_p95_max_ms"] / 1000)
@@ -83,6 +116,20 @@ def workload(scenario: str, model: Model) -> Workload:
         # Above the warning level, below the critical one: the MEDIUM alert, not the page.
         between = (t["memory_warning_bytes"] + t["memory_critical_bytes"]) / 2
         return replace(normal, memory_hog_bytes=between)
+    if scenario == "stall":
+        # No task finishes while the queue holds twice the backlog limit: throughput 0, agents idle.
+        return replace(normal, unhealthy=STALLED_COMPONENTS, agents_take_tasks=False,
+                       queue_cap=int(2 * t["queue_backlog_max"]))
+    if scenario == "resources":
+        # Halfway between the warning and the critical levels: the MEDIUM alerts, not the pages.
+        return replace(normal,
+                       process_extra_bytes=int((t["memory_warning_bytes"] + t["memory_critical_bytes"]) / 2),
+                       process_extra_fds=int((t["open_fds_warning"] + t["open_fds_critical"]) / 2),
+                       disk_usage_ratio=(t["disk_warning_ratio"] + t["disk_critical_ratio"]) / 2)
+    if scenario == "serial-batches":
+        # Efficiency ~ workers / BATCH_SIZE: the most workers that stay below the alert's minimum.
+        workers = max(1, math.ceil(BATCH_SIZE * t["parallel_efficiency_min"]) - 1)
+        return replace(normal, batch_workers=workers)
     if scenario == "down":
         # Answer two scrapes so Prometheus has seen the target up, then stop answering.
         return replace(normal, exporter_stops_after=2 * _seconds(model.scrape.interval))
