@@ -226,7 +226,7 @@ def _with_window(model: Model, covers_now: bool) -> Model:
 @pytest.mark.parametrize("in_window", [True, False], ids=["inside_window", "outside_window"])
 def test_maintenance_window_mutes_medium_alerts(tmp_path: Path, receiver: live.Recorder, in_window: bool) -> None:
     """Inside the maintenance window a MEDIUM alert is not sent to Slack #orchestrator-alerts while
-    a HIGH one is; outside it both are (the control that shows the window does the muting).
+    a HIGH one is, and a CRITICAL one reaches its channel and pagers; outside it all are (the control that shows the window does the muting).
 
     The test copy of the config differs from the generated one in the window's schedule (built
     through the model, see _with_window: Alertmanager time intervals follow the wall clock) and in
@@ -241,17 +241,22 @@ def test_maintenance_window_mutes_medium_alerts(tmp_path: Path, receiver: live.R
     live.point_pagerduty_at(cfg.config, receiver.base)
     live.set_group_wait(cfg.config, "1s")
     medium, high = _alert_named("MEDIUM"), _alert_named("HIGH")
+    # A CRITICAL alert that inhibits neither of them (orchestrator_down mutes the alerts it causes).
+    sources = {name for i in model.inhibitions for name in i.source.get("alertname", ())}
+    critical = next(r.name for r in model.alert_rules
+                    if r.severity == "CRITICAL" and r.name not in sources | {medium, high})
     alerts_channel = live.slack_path("slack_alerts")
 
     def names(r: live.Recorder) -> list[str]:
         return [_slack_alertname(body) for body in r.bodies(alerts_channel)]
 
     with live.running_alertmanager(cfg.config, cfg.templates, tmp_path / "alertmanager") as am:
-        am.post_alerts([_alert(medium, "MEDIUM"), _alert(high, "HIGH")])
+        am.post_alerts([_alert(medium, "MEDIUM"), _alert(high, "HIGH"), _alert(critical, "CRITICAL")])
         expected = {high} if in_window else {high, medium}
+        critical_channel = live.slack_path("slack_critical")
         try:
-            receiver.wait_for(lambda r: expected <= set(names(r)), DELIVERY_TIMEOUT,
-                              f"{sorted(expected)} on Slack {alerts_channel}")
+            receiver.wait_for(lambda r: expected <= set(names(r)) and bool(r.bodies(critical_channel)),
+                              DELIVERY_TIMEOUT, f"{sorted(expected)} on Slack {alerts_channel} and {critical}")
             time.sleep(GRACE)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\nAlertmanager log:\n{am.log()}") from None
@@ -261,9 +266,13 @@ def test_maintenance_window_mutes_medium_alerts(tmp_path: Path, receiver: live.R
 
     assert sorted(names(receiver)) == sorted(expected)
     # HIGH also pages primary_oncall (as a PagerDuty "error"); the window never touches it.
-    [page] = receiver.bodies(live.pagerduty_path("primary_oncall"))
-    assert page["payload"]["custom_details"]["alertname"] == high
-    assert page["payload"]["severity"] == "error"
+    pages = {p["payload"]["custom_details"]["alertname"]: p for p in receiver.bodies(live.pagerduty_path("primary_oncall"))}
+    assert set(pages) == {high, critical}, sorted(pages)
+    assert pages[high]["payload"]["severity"] == "error"
+    # CRITICAL is in no window either: Slack #orchestrator-critical and both pagers, inside and outside.
+    assert [_slack_alertname(b) for b in receiver.bodies(critical_channel)] == [critical]
+    assert [p["payload"]["custom_details"]["alertname"] for p in receiver.bodies(live.pagerduty_path("pagerduty"))] \
+        == [critical]
 
 
 def _slack_alertname(body: dict[str, Any]) -> str:
