@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: generate validate check test test-fast system-tools grafana-schema up down bench bench-exporter demo clean
+.PHONY: generate validate check test test-fast system-tools grafana-schema up down bench bench-exporter demo clean \
+	stack bench-alert-latency
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +56,18 @@ up:
 
 down:
 	docker compose down
+
+# The stack without Docker: Debian's prometheus and prometheus-alertmanager on 127.0.0.1 (9090, 9093)
+# with the generated configs, the demo exporter (9464) and local Slack/PagerDuty receivers (9097)
+# that print what they get; Ctrl-C stops everything. E.g. make stack SCENARIO=error-spike SPEED=30
+# STACK_FLAGS=--fast (1s intervals, `for` divided by SPEED, group_wait 1s).
+STACK_FLAGS ?=
+stack: $(STAMP) system-tools
+	$(BIN)/orchestrator stack up --scenario $(SCENARIO) --speed $(SPEED) $(STACK_FLAGS)
+
+# Time from each scenario's start to each alert's first notification, next to its floor.
+bench-alert-latency: $(STAMP) system-tools
+	$(BIN)/python benchmarks/bench_alert_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
