@@ -238,6 +238,7 @@ def stack_up(scenarios: tuple[str, ...], speed: float, fast: bool, run_dir: Path
     """Start Prometheus, Alertmanager, the demo exporter and local Slack/PagerDuty receivers on 127.0.0.1."""
     import json
     import shutil
+    import signal
     import time
 
     from exporter.scenarios import SCENARIO_ALERTS
@@ -252,6 +253,11 @@ def stack_up(scenarios: tuple[str, ...], speed: float, fast: bool, run_dir: Path
                                    "exporter": names.EXPORTER_PORT, "receivers": RECEIVERS_PORT}
     timings = fast_timings(speed) if fast else Timings()
     shutil.rmtree(run_dir, ignore_errors=True)
+
+    def terminate(*_: object) -> None:  # `kill` stops the stack as cleanly as Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     echo = lambda line: out.print(f"[receiver] {line}", markup=False)  # noqa: E731
     try:
         with native_stack(out_dir, run_dir, scenarios, speed=speed, timings=timings, ports=ports, echo=echo) as running:

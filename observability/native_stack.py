@@ -394,7 +394,8 @@ def native_stack(root: Path, run_dir: Path, scenarios: Sequence[str] = ("normal"
     happens. ports: prometheus/alertmanager/exporter/receivers (missing or 0: a free one).
     alertmanager_config: a last change to the adapted Alertmanager config (tests: a window).
     extra_targets: more host:port targets of the orchestrator job (tests: one nobody answers on)."""
-    root, ports = Path(root).resolve(), ports or {}
+    # Absolute paths: each process runs in its own directory under run_dir.
+    root, run_dir, ports = Path(root).resolve(), Path(run_dir).resolve(), ports or {}
     stack = NativeStack(root, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as exits:

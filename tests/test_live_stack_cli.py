@@ -34,12 +34,13 @@ def _refused(url: str) -> bool:
 
 
 def test_stack_up_runs_reports_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    """Run from another directory with a relative --run-dir, as `--out` names the generated files."""
     run_dir = tmp_path / "run"
     log = tmp_path / "stack-up.out"
     with log.open("wb") as out:
         proc = subprocess.Popen([*CLI, "stack", "up", "--free-ports", "--fast", "--speed", "30",
-                                 "--run-dir", str(run_dir), "--duration", "120"],
-                                cwd=live.ROOT, env=live.loopback_env(), stdout=out, stderr=subprocess.STDOUT,
+                                 "--run-dir", "run", "--out", str(live.ROOT), "--duration", "120"],
+                                cwd=tmp_path, env=live.loopback_env(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
         state = run_dir / "stack.json"
