@@ -721,6 +721,24 @@ def test_alerts_test_reports_routing_and_delivery(stacks: dict[str, Stack], seve
         assert f"  {receiver}: {word}\n" in proc.stdout, proc.stdout
 
 
+def test_alerts_test_without_local_receivers_reports_alertmanagers_counts(stacks: dict[str, Stack]) -> None:
+    """Against an Alertmanager whose receivers cannot be asked (no --receivers-url, no stack.json):
+    the routed receivers, and Alertmanager's own notification counts per integration, moved and
+    without failures."""
+    stack = stacks[ALERTS_TEST_STACK]
+    proc = subprocess.run([sys.executable, "-c", "from observability.cli import main; main()", "alerts", "test",
+                           "--severity", "CRITICAL", "--alertmanager-url", stack.alertmanager.url,
+                           "--run-dir", str(stack.native.run_dir / "no-such-dir"), "--timeout", "20"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, env=live.loopback_env())
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}\n{stack.logs()}"
+    expected = routed_receivers(live.spec_model(), {"CRITICAL"})
+    assert f"routed to: {', '.join(expected)}\n" in proc.stdout, proc.stdout
+    for receiver in expected:
+        assert f"  {receiver}: not a local receiver; see Alertmanager's counts below\n" in proc.stdout, proc.stdout
+    assert re.search(r"Alertmanager slack: [1-9]\d* notification\(s\) sent, 0 failed", proc.stdout), proc.stdout
+    assert re.search(r"Alertmanager pagerduty: [1-9]\d* notification\(s\) sent, 0 failed", proc.stdout), proc.stdout
+
+
 def test_the_alerts_panel_shows_the_firing_alerts(stacks: dict[str, Stack]) -> None:
     """The panel queries allowed to be empty in the normal scenario return data where alerts fire."""
     stack = stacks["stall"]
