@@ -5,9 +5,9 @@ cd "$(dirname "$0")/.."
 if ! docker info >/dev/null 2>&1; then
   cat >&2 <<'MSG'
 No Docker engine answers here (`docker info` failed), so `docker compose up` cannot start the stack.
-Start the engine (or use a machine that has one), or run the stack natively:
-  README.md, section "Without Docker": Prometheus and Alertmanager from your package manager,
-  started on the generated configs, and the exporter with `make demo`.
+Start the engine (or use a machine that has one), or run the stack natively with `make stack`:
+  Prometheus and Alertmanager from your package manager on the generated configs, the demo
+  exporter and local Slack/PagerDuty receivers (README.md, "Without Docker").
 MSG
   exit 1
 fi
