@@ -98,7 +98,7 @@ def receiver(name: str, r: s.SlackReceiver | s.PagerDutyReceiver | s.LogReceiver
             "details": {
                 "alertname": "{{ .CommonLabels.alertname }}",
                 "severity": "{{ .CommonLabels.severity }}",
-                "summary": "{{ .CommonAnnotations.summary }}",
+                "summary": '{{ template "orchestrator.summary" . }}',
                 "runbook_url": "{{ .CommonAnnotations.runbook_url }}",
                 "firing": '{{ template "pagerduty.default.instances" .Alerts.Firing }}',
             },
@@ -171,8 +171,11 @@ def templates(model: Model) -> str:
         '{{ define "orchestrator.slack.color" }}{{ if eq .Status "resolved" }}' + SLACK_COLORS["green"]
         + "{{ else }}" + _by_severity(colors, SLACK_COLORS["orange"]) + "{{ end }}{{ end }}",
         '{{ define "orchestrator.pagerduty.severity" }}' + _by_severity(pagerduty, "warning") + "{{ end }}",
+        # A group's alerts may differ in summary (two unhealthy components): then the first one's, counted.
+        '{{ define "orchestrator.summary" }}{{ with .CommonAnnotations.summary }}{{ . }}{{ else }}'
+        "{{ (index .Alerts 0).Annotations.summary }} (1 of {{ len .Alerts }}){{ end }}{{ end }}",
         '{{ define "orchestrator.pagerduty.description" }}[{{ .CommonLabels.severity }}] {{ .CommonLabels.alertname }}: '
-        "{{ .CommonAnnotations.summary }}{{ end }}",
+        '{{ template "orchestrator.summary" . }}{{ end }}',
         "",
     ])
 
