@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from generators import alertmanager as am_generator
 from observability import native_stack as ns
@@ -36,6 +37,15 @@ SPEC = ROOT / "observability.yaml"
 LOOPBACK = ns.LOOPBACK
 free_port = ns.free_port
 http = ns.http_session
+
+
+def refused(url: str) -> bool:
+    """True when nothing accepts a connection at url any more."""
+    try:
+        http().get(url, timeout=2)
+    except requests.ConnectionError:
+        return True
+    return False
 loopback_env = ns.loopback_env
 dummy_routing_key = ns.dummy_routing_key
 __all__ = ["Recorder", "pagerduty_path", "slack_path"]

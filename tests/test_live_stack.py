@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from exporter.scenarios import (AGENTS, MEMORY_HOG, MEMORY_HOGS, MODELS, NOT_FROM_SCENARIOS, SCENARIO_ALERTS,
                                 STALLED_COMPONENTS, workload)
@@ -570,21 +569,13 @@ def test_each_alert_reaches_exactly_its_receivers(stacks: dict[str, Stack], aler
                 assert payload["custom_details"]["severity"] == rule.severity
 
 
-def _refused(url: str) -> bool:
-    try:
-        live.http().get(url, timeout=2)
-    except requests.ConnectionError:
-        return True
-    return False
-
-
 def _check_exporter_stops(stack: Stack) -> None:
     """Once the down scenario's time is up, the exporter refuses new connections and, within a
     few scrape intervals, Prometheus's scrapes of it fail (up == 0)."""
     stops_after = workload("down", live.spec_model()).exporter_stops_after
     assert stops_after is not None
     time.sleep(max(0.0, stops_after + 3 - stack.age()))
-    assert _refused(stack.demo.url + "/metrics"), \
+    assert live.refused(stack.demo.url + "/metrics"), \
         f"the exporter still accepts connections {stops_after + 3:.0f} s after the demo started:\n{stack.logs()}"
     up = f'up{{job="orchestrator",instance="{_target(stack)}"}}'
     deadline = time.monotonic() + 10
@@ -611,7 +602,7 @@ def _check_down(stack: Stack, firing: list[dict[str, Any]]) -> None:
     answer = query(stack.prometheus, f'max_over_time(up{{job="orchestrator",instance="{_target(stack)}"}}[1h])')
     assert [x["value"][1] for x in answer["data"]["result"]] == ["1"], f"the target was never up: {answer}"
     assert stack.demo.process.poll() is None, f"the demo exited instead of stopping its exporter:\n{stack.logs()}"
-    assert _refused(stack.demo.url + "/metrics")
+    assert live.refused(stack.demo.url + "/metrics")
 
 
 # --- the tests: inhibition, grouping, silence, `alerts test` --------------------------------------

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
 try:  # tests/ as a package, or the repository root on sys.path
     from tests import live
@@ -23,14 +22,6 @@ except ImportError:  # pytest's default rootdir/tests on sys.path
 pytestmark = pytest.mark.live
 
 CLI = [sys.executable, "-c", "from observability.cli import main; main()"]
-
-
-def _refused(url: str) -> bool:
-    try:
-        live.http().get(url, timeout=2)
-    except requests.ConnectionError:
-        return True
-    return False
 
 
 def test_stack_up_runs_reports_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
@@ -80,4 +71,4 @@ def test_stack_up_runs_reports_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
     assert "stack stopped." in log.read_text()
     assert not (run_dir / "stack.json").exists()
     for url in (urls["prometheus"], urls["alertmanager"], urls["receivers"] + "/received"):
-        assert _refused(url), f"{url} still answers after Ctrl-C"
+        assert live.refused(url), f"{url} still answers after Ctrl-C"
