@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -37,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_exporter import REFERENCE_PLAIN_US, lifecycle_plain  # noqa: E402
-from exporter.context import correlation  # noqa: E402
+from bench_exporter import (REFERENCE_PLAIN_US, file_only_logging, interleaved,  # noqa: E402
+                            lifecycle_ours, lifecycle_plain, verdict)
 from exporter.instrument import Instrumentation  # noqa: E402
 from exporter.tracing import Tracing  # noqa: E402
 from observability.load import load  # noqa: E402
@@ -88,43 +87,6 @@ def raw_span(provider: TracerProvider) -> Callable[..., object]:
     return lambda name, attributes: tracer.start_as_current_span(name, attributes=attributes)
 
 
-def interleaved(candidates: dict[str, tuple[Callable[[int], object], int]], rounds: int) -> dict[str, float]:
-    for fn, calls in candidates.values():
-        fn(max(1, calls // 10))
-    best = {name: float("inf") for name in candidates}
-    for _ in range(rounds):
-        for name, (fn, calls) in candidates.items():
-            start = time.perf_counter()
-            fn(calls)
-            best[name] = min(best[name], (time.perf_counter() - start) / calls * 1e6)
-    return best
-
-
-def file_only_logging(model: Model, directory: Path):  # type: ignore[no-untyped-def]
-    config = model.runtime.logging
-    file_output = next(o for o in config.outputs if o.type == "file")
-    output = file_output.model_copy(update={"path": str(directory / "orchestrator.log"), "format": "json",
-                                            "level": "INFO"})
-    return config.model_copy(update={"level": "INFO", "outputs": [output]})
-
-
-def task(obs: Instrumentation) -> Callable[[int], None]:
-    tasks = obs.tasks
-
-    def run(n: int) -> None:
-        with correlation(session_id="sess-bench"):
-            for _ in range(n):
-                queued = tasks.enqueue("task-1", agent="Coder", priority="high")
-                with tasks.run(queued, model="sonnet"):
-                    pass
-
-    return run
-
-
-def verdict(ok: bool) -> str:
-    return "meets target" if ok else "MISSES target"
-
-
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
     model = load(ROOT / "observability.yaml").model
@@ -164,8 +126,8 @@ def main() -> None:
                                             logger_config=file_only_logging(model, directory / "traced"),
                                             tracing=tracing_config(model, 0.1), trace_exporters={"otlp": Discard()})
         try:
-            task_us = interleaved({"plain": (lifecycle_plain(model), 10_000), "untraced": (task(untraced), 2_500),
-                                   "traced": (task(traced), 2_500)}, rounds)
+            task_us = interleaved({"plain": (lifecycle_plain(model), 10_000), "untraced": (lifecycle_ours(untraced), 2_500),
+                                   "traced": (lifecycle_ours(traced), 2_500)}, rounds)
         finally:
             untraced.close()
             traced.close()
