@@ -15,7 +15,6 @@ from observability.model import Model
 
 from .alertmanager import CONFIG_FILE as ALERTMANAGER_CONFIG
 from .alertmanager import TEMPLATE_FILE
-from .grafana_dashboards import DASHBOARD_DIR
 from .grafana_provisioning import DASHBOARDS_FILE, DATASOURCES_FILE
 from .prometheus_config import CONFIG_FILE as PROMETHEUS_CONFIG
 
@@ -90,7 +89,7 @@ def render(model: Model) -> dict[str, Any]:
             "ports": [_port(stack.GRAFANA_PORT)],
             "volumes": [_ro(DATASOURCES_FILE.rsplit("/", 1)[0], "/etc/grafana/provisioning/datasources"),
                         _ro(DASHBOARDS_FILE.rsplit("/", 1)[0], "/etc/grafana/provisioning/dashboards"),
-                        _ro(DASHBOARD_DIR, stack.GRAFANA_DASHBOARD_DIR), "grafana-data:/var/lib/grafana"],
+                        _ro(stack.DASHBOARD_DIR, stack.GRAFANA_DASHBOARD_DIR), "grafana-data:/var/lib/grafana"],
             "secrets": [GRAFANA_PASSWORD_SECRET],
             "healthcheck": _wget(f"http://localhost:{stack.GRAFANA_PORT}/api/health"),
             "depends_on": {"prometheus": healthy},

@@ -7,24 +7,30 @@ its output into current Grafana JSON in one place.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
 from observability import stack
-from observability.lint_dashboards import DATASOURCE_VARIABLE
-from observability.model import Model
-from observability.model_dashboards import Dashboard, Panel, Variable
+from observability.model_dashboards import DATASOURCE_VARIABLE, Dashboard, Panel, Variable
 
 from .grafana_normalise import normalise
 
-DASHBOARD_DIR = "dashboards"
+if TYPE_CHECKING:  # no pydantic at run time: generators.dashboards_worker imports this module alone
+    from observability.model import Model
+
+DASHBOARD_DIR = stack.DASHBOARD_DIR
 DATASOURCE = {"type": "prometheus", "uid": f"${{{DATASOURCE_VARIABLE}}}"}
 
 
 def render(model: Model) -> dict[str, Any]:
-    return {f"{DASHBOARD_DIR}/{d.uid}.json": dashboard(d) for d in model.dashboards}
+    return render_dashboards(model.dashboards)
+
+
+def render_dashboards(dashboards: Iterable[Dashboard]) -> dict[str, Any]:
+    return {f"{DASHBOARD_DIR}/{d.uid}.json": dashboard(d) for d in dashboards}
 
 
 def dashboard(d: Dashboard) -> dict[str, Any]:

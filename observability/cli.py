@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import SPEC_FILE
-from .load import Loaded, load
-from .problems import SpecError
+
+if TYPE_CHECKING:
+    from .load import Loaded
 
 EXIT_BAD_INPUT = 2
 
@@ -32,6 +34,10 @@ out = _Printer(stderr=False)
 
 
 def _load_or_exit(spec: Path) -> Loaded:
+    # Imported here: `generate` forks its dashboards worker before the spec models are built.
+    from .load import load
+    from .problems import SpecError
+
     try:
         loaded = load(spec, display_name=str(spec))
     except SpecError as exc:
@@ -60,13 +66,17 @@ def main() -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=".",
               show_default=True, help="Directory the outputs are written under.")
 def generate(spec: Path, out_dir: Path) -> None:
-    """Render the spec into alert_rules/ and provisioning/."""
-    from generators import MANAGED, render_all
+    """Render the spec into alert_rules/, dashboards/, provisioning/ and docker-compose.yml."""
+    from generators.dashboards_worker import DashboardsWorker
 
-    from .writer import write_outputs
+    # Forked first, so grafanalib's import overlaps the spec's (see generators/dashboards_worker.py).
+    with DashboardsWorker() as dashboards:
+        loaded = _load_or_exit(spec)
+        from generators import MANAGED, render_all
 
-    loaded = _load_or_exit(spec)
-    documents = render_all(loaded.model)
+        from .writer import write_outputs
+
+        documents = render_all(loaded.model, render_dashboards=dashboards.render)
     out_dir.mkdir(parents=True, exist_ok=True)
     changed = write_outputs(out_dir, documents, MANAGED)
     for path in changed:

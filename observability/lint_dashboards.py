@@ -8,7 +8,7 @@ import re
 
 from .catalogue import Catalogue, lint_expression, parse_series_selector, suggest
 from .model import Model
-from .model_dashboards import Dashboard, Panel
+from .model_dashboards import DATASOURCE_VARIABLE, Dashboard, Panel
 from .problems import Problem
 from .promql import Analysis
 
@@ -19,7 +19,6 @@ _OTHER_MACRO = re.compile(r"\$\{?(__\w+)")
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z_]\w*)(?::\w+)?\}|([A-Za-z_]\w*))")
 _LEGEND_LABEL = re.compile(r"{{\s*([A-Za-z_]\w*)\s*}}")
 _LABEL_VALUES = re.compile(r"^label_values\(\s*(?:(?P<selector>.+?)\s*,\s*)?(?P<label>[A-Za-z_]\w*)\s*\)$")
-DATASOURCE_VARIABLE = "datasource"
 
 
 def grafana_to_promql(expr: str) -> str:

@@ -4,11 +4,16 @@ assigned, threshold names replaced by their values."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .problems import Path, Problem
-from .spec_dashboards import DashboardSpec, PanelSpec
+
+if TYPE_CHECKING:  # at run time the specs arrive built: the dashboards renderer imports no pydantic
+    from .spec_dashboards import DashboardSpec, PanelSpec
 
 GRID_WIDTH = 24
+# Grafana's data-source template variable that every dashboard gets and every panel reads from.
+DATASOURCE_VARIABLE = "datasource"
 ROW_HEIGHT = 1
 
 

@@ -29,6 +29,7 @@ GRAFANA_HOST = "grafana"
 JAEGER_HOST = "jaeger"
 EXPORTER_HOST = "exporter"
 GRAFANA_DASHBOARD_DIR = "/var/lib/grafana/dashboards"
+DASHBOARD_DIR = "dashboards"  # generated dashboards, relative to the output directory
 
 # Datasources with fixed UIDs: dashboards name them by UID, so importing needs no edits.
 GRAFANA_DATASOURCES = {
