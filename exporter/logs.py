@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from opentelemetry.trace import get_current_span
+from opentelemetry.trace import INVALID_SPAN, Span, get_current_span
 
 from observability.spec import LoggingRuntime, LogOutput
 
@@ -165,10 +165,10 @@ class StructuredLogger:
         levelno = LEVELS[level]
         span = get_current_span()
         if span.is_recording():
-            span.add_event(name, _span_event_attributes(fields))
+            _add_span_event(span, name, fields)
         if levelno < self._min_level and not self._strict:
             return
-        self._checked(level, levelno, name, message, fields, required)
+        self._checked(level, levelno, name, message, fields, required, span)
 
     def log(self, level: str, message: str, *, event: str | None = None, **fields: Any) -> None:
         levelno = LEVELS.get(level)
@@ -181,10 +181,10 @@ class StructuredLogger:
         if standard is not None:
             span = get_current_span()
             if span.is_recording():
-                span.add_event(event, _span_event_attributes(fields))  # type: ignore[arg-type]
-            self._checked(level, levelno, event, message, fields, standard[1])
+                _add_span_event(span, event, fields)  # type: ignore[arg-type]
+            self._checked(level, levelno, event, message, fields, standard[1], span)
         elif levelno >= self._min_level:
-            self._emit(level, levelno, event, message, fields, current(), ())
+            self._emit(level, levelno, event, message, fields, current(), (), get_current_span())
 
     def trace(self, message: str, *, event: str | None = None, **fields: Any) -> None:
         if self._min_level <= 0 or self._strict:
@@ -219,22 +219,22 @@ class StructuredLogger:
     # -- building and writing lines ---------------------------------------------------------
 
     def _checked(self, level: str, levelno: int, event: str, message: str | None,
-                 fields: dict[str, Any], required: tuple[str, ...]) -> None:
+                 fields: dict[str, Any], required: tuple[str, ...], span: Span) -> None:
         context = current()
         missing = _missing_fields(required, fields, context)
         if missing and self._strict:
             raise ValueError(f"event {event!r} is missing required field(s): {', '.join(missing)}")
         if levelno < self._min_level:
             return
-        self._emit(level, levelno, event, message, fields, context, missing)
+        self._emit(level, levelno, event, message, fields, context, missing, span)
         if missing:
             self._emit("WARN", LEVELS["WARN"], CONTRACT_VIOLATION,
                        f"event {event} is missing required field(s): {', '.join(missing)}",
-                       {"violated_event": event, "missing_fields": list(missing)}, context, ())
+                       {"violated_event": event, "missing_fields": list(missing)}, context, (), span)
 
     def _emit(self, level: str, levelno: int, event: str | None, message: str | None,
               fields: dict[str, Any], context: CorrelationContext | None,
-              missing: tuple[str, ...]) -> None:
+              missing: tuple[str, ...], span: Span) -> None:
         pop = fields.pop
         correlation_id = pop("correlation_id", None)
         session_id = pop("session_id", None)
@@ -264,10 +264,10 @@ class StructuredLogger:
             metadata.update(extra)
         if missing:
             metadata["missing_fields"] = list(missing)
-        span_context = get_current_span().get_span_context()
-        if span_context.is_valid:
-            metadata["trace_id"] = f"{span_context.trace_id:032x}"
-            metadata["span_id"] = f"{span_context.span_id:016x}"
+        if span is not INVALID_SPAN:
+            ids = _trace_ids(span)
+            if ids is not None:
+                metadata["trace_id"], metadata["span_id"] = ids
 
         record = {
             "timestamp": self._timestamp(),
@@ -357,6 +357,25 @@ def _missing_fields(required: tuple[str, ...], fields: dict[str, Any],
             continue
         missing.append(name)
     return tuple(missing)
+
+
+def _trace_ids(span: Span) -> tuple[str, str] | None:
+    """The span's trace_id and span_id as hex text; None for an invalid span context."""
+    try:
+        return span.log_ids  # type: ignore[attr-defined,no-any-return]  # our RecordedSpan formats them once
+    except AttributeError:
+        context = span.get_span_context()
+        return (f"{context.trace_id:032x}", f"{context.span_id:016x}") if context.is_valid else None
+
+
+def _add_span_event(span: Span, name: str, fields: dict[str, Any]) -> None:
+    add_fields_event = getattr(span, "add_fields_event", None)
+    if add_fields_event is not None:
+        # Our RecordedSpan: the attributes are made only if the trace is kept (most are dropped).
+        # A copy, since _emit takes fields out of the dict it is given.
+        add_fields_event(name, dict(fields), _span_event_attributes)
+    else:
+        span.add_event(name, _span_event_attributes(fields))
 
 
 def _span_event_attributes(fields: dict[str, Any]) -> dict[str, Any]:

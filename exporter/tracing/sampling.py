@@ -1,8 +1,8 @@
 """Sampling of §3.3 as a tail decision over whole traces, with bounded memory.
 
-Every span is recorded (the SDK's sampler is ALWAYS_ON) because "keep every error trace" and
-"keep every trace slower than 5 s" can only be decided once the trace is over. Ended spans wait
-in `pending` until their root ends; then the whole trace is kept or dropped together:
+Every span is recorded (as a light RecordedSpan, see spans.py) because "keep every error trace"
+and "keep every trace slower than 5 s" can only be decided once the trace is over. Ended spans
+wait in `pending` until their root ends; then the whole trace is kept or dropped together:
 
 1. always kept: a span with status ERROR (`errors`), a root longer than `slower_than_seconds`,
    a critical operation (`critical_operations`: some span has `request.type` or
@@ -31,13 +31,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from typing import TYPE_CHECKING
+
 from opentelemetry.trace import StatusCode
 
 from observability.spec import PendingTraces, Sampling
 
 from .conditions import Condition, parse
+
+if TYPE_CHECKING:
+    from .spans import RecordedSpan
 
 ERROR, SLOW, CRITICAL, RATE, DROPPED = "error", "slow", "critical", "rate", "dropped"
 DECISIONS = (ERROR, SLOW, CRITICAL, RATE, DROPPED)
@@ -48,12 +51,17 @@ ROOT_NAME = "orchestrator.execute_request"
 BATCH_NAME = "orchestrator.dispatch_batch"
 TASK_NAME = "agent.execute_task"
 _LOW_64 = (1 << 64) - 1
+_ERROR = StatusCode.ERROR
 _SWEEP_EVERY_SECONDS = 1.0
+
+
+def _threshold(rate: float) -> int:
+    return int(rate * (1 << 64))
 
 
 def keeps(trace_id: int, rate: float) -> bool:
     """The deterministic draw: the same trace id and rate always give the same answer."""
-    return (trace_id & _LOW_64) < int(rate * (1 << 64))
+    return (trace_id & _LOW_64) < _threshold(rate)
 
 
 def _is_critical(attributes: Any) -> bool:
@@ -70,46 +78,52 @@ class SamplingPolicy:
         self.sampling = sampling
         self.rules: tuple[tuple[Condition, float], ...] = tuple((parse(r.condition), r.rate) for r in sampling.rules)
         always = sampling.always_sample
+        self._errors, self._critical = always.errors, always.critical_operations
         self._slow_ns = int(always.slower_than_seconds * 1e9) if always.slower_than_seconds is not None else None
+        # Rates as thresholds on the trace id's low 64 bits, computed once (decide runs per trace).
+        self._rule_thresholds = tuple((condition, _threshold(rate)) for condition, rate in self.rules)
+        parallel, tasks = sampling.parallel_operations, sampling.agent_tasks
+        self._parallel = None if parallel is None else _threshold(parallel)
+        self._tasks = None if tasks is None else _threshold(tasks)
+        self._default = _threshold(sampling.default)
 
-    def rate_for(self, root: ReadableSpan, spans: Sequence[ReadableSpan]) -> float:
-        def lookup(name: str) -> Any:
-            for span in (root, *spans):
-                attributes = span.attributes or {}
-                value = attributes.get(name)
-                if value is None and name == "agent":
-                    value = attributes.get("agent.type")
-                if value is not None:
-                    return value
-            return None
+    def rate_for(self, root: RecordedSpan, spans: Sequence[RecordedSpan]) -> float:
+        """The rate the trace is drawn with (when no always-keep applies)."""
+        return self._threshold_for(root, spans) / (1 << 64)
 
-        for condition, rate in self.rules:
-            if condition.matches(lookup):
-                return rate
-        sampling = self.sampling
-        root_attributes = root.attributes or {}
-        if sampling.parallel_operations is not None and (
-                root_attributes.get("parallel") is True or any(s.name == BATCH_NAME for s in spans)):
-            return sampling.parallel_operations
-        if sampling.agent_tasks is not None and root.name == TASK_NAME:
-            return sampling.agent_tasks
-        return sampling.default
+    def _threshold_for(self, root: RecordedSpan, spans: Sequence[RecordedSpan]) -> int:
+        if self._rule_thresholds:
+            def lookup(name: str) -> Any:
+                for span in (root, *spans):
+                    attributes = span.attributes or {}
+                    value = attributes.get(name)
+                    if value is None and name == "agent":
+                        value = attributes.get("agent.type")
+                    if value is not None:
+                        return value
+                return None
 
-    def decide(self, root: ReadableSpan, spans: Sequence[ReadableSpan]) -> str:
-        """One of DECISIONS; everything but DROPPED keeps the trace."""
-        always = self.sampling.always_sample
-        if always.errors:
-            if root.status.status_code is StatusCode.ERROR or any(
-                    s.status.status_code is StatusCode.ERROR for s in spans):
-                return ERROR
-        if self._slow_ns is not None and root.end_time is not None and root.start_time is not None \
-                and root.end_time - root.start_time > self._slow_ns:
+            for condition, threshold in self._rule_thresholds:
+                if condition.matches(lookup):
+                    return threshold
+        if self._parallel is not None and (root.attributes.get("parallel") is True
+                                           or (spans and any(s.name == BATCH_NAME for s in spans))):
+            return self._parallel
+        if self._tasks is not None and root.name == TASK_NAME:
+            return self._tasks
+        return self._default
+
+    def decide(self, root: RecordedSpan, spans: Sequence[RecordedSpan]) -> str:
+        """One of DECISIONS; everything but DROPPED keeps the trace. `root` has ended."""
+        if self._errors and (root.status.status_code is _ERROR
+                             or (spans and any(s.status.status_code is _ERROR for s in spans))):
+            return ERROR
+        if self._slow_ns is not None and root.end_time - root.start_time > self._slow_ns:  # type: ignore[operator]
             return SLOW
-        if always.critical_operations and (_is_critical(root.attributes) or any(_is_critical(s.attributes)
-                                                                                for s in spans)):
+        if self._critical and (_is_critical(root.attributes) or (spans and any(_is_critical(s.attributes)
+                                                                               for s in spans))):
             return CRITICAL
-        trace_id = root.context.trace_id if root.context is not None else 0
-        return RATE if keeps(trace_id, self.rate_for(root, spans)) else DROPPED
+        return RATE if (root.trace_id & _LOW_64) < self._threshold_for(root, spans) else DROPPED
 
 
 class _Pending:
@@ -117,10 +131,10 @@ class _Pending:
 
     def __init__(self, first_seen: float):
         self.first_seen = first_seen
-        self.spans: list[ReadableSpan] = []
+        self.spans: list[RecordedSpan] = []
 
 
-class TailSampler(SpanProcessor):
+class TailSampler:
     """Holds ended spans per trace until the root ends, then hands kept traces to `deliver`.
 
     `on_decision(decision)` and `on_evicted(reason)` feed the metrics; `deliver(spans, decision)`
@@ -128,7 +142,7 @@ class TailSampler(SpanProcessor):
     """
 
     def __init__(self, policy: SamplingPolicy, limits: PendingTraces, *,
-                 deliver: Callable[[list[ReadableSpan], str], None],
+                 deliver: Callable[[list[RecordedSpan], str], None],
                  on_decision: Callable[[str], None] = lambda decision: None,
                  on_evicted: Callable[[str], None] = lambda reason: None,
                  clock: Callable[[], float] = time.monotonic):
@@ -154,55 +168,49 @@ class TailSampler(SpanProcessor):
         with self._lock:
             return sum(len(p.spans) for p in self._pending.values())
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        pass
-
-    def on_end(self, span: ReadableSpan) -> None:
-        context = span.context
-        if context is None:
-            return
-        trace_id = context.trace_id
-        is_root = span.parent is None or span.parent.is_remote
+    def on_end(self, span: RecordedSpan) -> None:
+        trace_id = span.trace_id
         now = self._clock()
         evicted: list[str] = []
-        late_kept = False
+        decision = None
         with self._lock:
             fate = self._fates.get(trace_id)
-            if fate is not None:
-                late_kept = fate  # a straggler follows its trace's decision
-            elif is_root:
-                pending = self._pending.pop(trace_id, None)
-                children = pending.spans if pending is not None else []
-            else:
-                pending = self._pending.get(trace_id)
-                if pending is None:
-                    if len(self._pending) >= self._max_traces:
-                        oldest, _ = self._pending.popitem(last=False)
-                        self._remember(oldest, False)
-                        evicted.append(CAP)
-                    pending = self._pending[trace_id] = _Pending(now)
-                if len(pending.spans) >= self._max_spans:
-                    del self._pending[trace_id]
-                    self._remember(trace_id, False)
-                    evicted.append(SPAN_CAP)
+            if fate is None:
+                if span.is_root:
+                    pending = self._pending.pop(trace_id, None)
+                    children = pending.spans if pending is not None else []
+                    # The policy only reads the spans: deciding under the lock costs less than taking it twice.
+                    decision = self.policy.decide(span, children)
+                    self._remember(trace_id, decision != DROPPED)
                 else:
-                    pending.spans.append(span)
+                    self._hold(span, trace_id, now, evicted)
             if now >= self._next_sweep:
                 evicted += self._sweep_orphans(now)
         for reason in evicted:
             self._on_evicted(reason)
-        if fate is not None:
-            if late_kept:
-                self._deliver([span], RATE)
-            return
-        if is_root:
-            decision = self.policy.decide(span, children)
-            with self._lock:
-                self._remember(trace_id, decision != DROPPED)
+        if decision is not None:
             self._on_decision(decision)
             if decision != DROPPED:
                 children.append(span)
                 self._deliver(children, decision)
+        elif fate:  # a straggler follows its trace's decision
+            self._deliver([span], RATE)
+
+    def _hold(self, span: RecordedSpan, trace_id: int, now: float, evicted: list[str]) -> None:
+        """Called under the lock: `span` waits for its root, within the caps."""
+        pending = self._pending.get(trace_id)
+        if pending is None:
+            if len(self._pending) >= self._max_traces:
+                oldest, _ = self._pending.popitem(last=False)
+                self._remember(oldest, False)
+                evicted.append(CAP)
+            pending = self._pending[trace_id] = _Pending(now)
+        if len(pending.spans) >= self._max_spans:
+            del self._pending[trace_id]
+            self._remember(trace_id, False)
+            evicted.append(SPAN_CAP)
+        else:
+            pending.spans.append(span)
 
     def _remember(self, trace_id: int, kept: bool) -> None:
         """Called under the lock; bounded like the pending traces."""
@@ -230,9 +238,3 @@ class TailSampler(SpanProcessor):
             evicted = self._sweep_orphans(self._clock())
         for reason in evicted:
             self._on_evicted(reason)
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True

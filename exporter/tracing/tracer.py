@@ -6,10 +6,11 @@
     tracing.store.get(trace_id)          # §3.1 document of a recent kept trace
     tracing.shutdown()                   # flushes the export queue
 
-Pipeline: SDK span (ALWAYS_ON) -> TailSampler (whole-trace decision, bounded pending memory)
--> kept traces -> TraceStore (in memory) and ExportSink (bounded queue, background thread,
-OTLP gRPC/HTTP and JSON file). The tracer provider is our own, never the global one, so that
-several instances (tests, the demo) do not share state.
+Pipeline: RecordedSpan (a light OpenTelemetry API span, spans.py) -> TailSampler (whole-trace
+decision, bounded pending memory) -> kept traces, turned into the SDK's ReadableSpans ->
+TraceStore (in memory) and ExportSink (bounded queue, background thread, OTLP gRPC/HTTP and
+JSON file). The tracer is our own, never the global one, so that several instances (tests,
+the demo) do not share state.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Span, Status, StatusCode
 
 from observability.spec import Rotation, TracingRuntime
@@ -31,6 +33,7 @@ from ..catalogue import TRACE_DECISIONS, TRACE_EXPORT_ERRORS, TRACE_SPANS_DROPPE
 from ..metrics import MetricSet
 from .export import DROP_REASONS, ExportSink, RateLimitedWarning, exporters_from_config
 from .sampling import DECISIONS, EVICTIONS, SamplingPolicy, TailSampler
+from .spans import ActiveSpan, Readable, RecordedSpan, Tracer
 from .store import TraceStore
 
 AttributeValue = str | bool | int | float
@@ -52,10 +55,10 @@ class Tracing:
                                on_failed_batch=count_error, warn=self.warn)
         self.sampler = TailSampler(SamplingPolicy(config.sampling), config.pending, deliver=self._deliver,
                                    on_decision=count_decision, on_evicted=count_eviction, clock=clock)
-        self.provider = TracerProvider(resource=Resource.create({"service.name": config.service_name}),
-                                       id_generator=id_generator)
-        self.provider.add_span_processor(self.sampler)
-        self.tracer = self.provider.get_tracer("orchestrator")
+        limits = SpanLimits()
+        self.readable = Readable(Resource.create({"service.name": config.service_name}),
+                                 InstrumentationScope("orchestrator"), limits)
+        self.tracer = Tracer(self.sampler.on_end, id_generator or RandomIdGenerator(), limits)
 
     @staticmethod
     def _metric_hooks(metrics: MetricSet | None, exporter_names: tuple[str, ...]) -> tuple[Any, Any, Any, Any]:
@@ -71,13 +74,15 @@ class Tracing:
         return (lambda decision: decisions[decision].inc(), lambda reason: evictions[reason].inc(),
                 lambda name, reason, count: drops[(name, reason)].inc(count), lambda name: errors[name].inc())
 
-    def _deliver(self, spans: list[ReadableSpan], decision: str) -> None:
-        self.store.add(spans)
-        self.sink.submit(spans)
+    def _deliver(self, spans: list[RecordedSpan], decision: str) -> None:
+        # Only kept traces become SDK objects (the exporters' and the store's input).
+        readable = [self.readable(span) for span in spans]
+        self.store.add(readable)
+        self.sink.submit(readable)
 
     # -- spans ----------------------------------------------------------------------------------
 
-    def span(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Any:
+    def span(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> ActiveSpan:
         """A context manager around the block: the span is current inside it, ends on exit, and
         an exception sets its status to ERROR (and is recorded as an event) before propagating."""
         return self.tracer.start_as_current_span(name, attributes=attributes)
@@ -102,4 +107,3 @@ class Tracing:
 
     def shutdown(self, timeout_seconds: float = 10.0) -> None:
         self.sink.shutdown(timeout_seconds)
-        self.provider.shutdown()

@@ -1,0 +1,328 @@
+"""Spans as light records until the tail decision; opentelemetry-sdk ReadableSpans only for kept traces.
+
+Why not the SDK's own spans: each one builds a SpanContext, a lock, BoundedAttributes (every
+value cleaned) and an event object per event as it is made, yet at a 10 % rate nine traces in
+ten are dropped whole once their root ends (§3.3 needs the whole trace before deciding).
+A `RecordedSpan` is an OpenTelemetry API Span (so `get_current_span()`, `set_span_in_context`,
+`use_span` and other instrumentation work with it) that only stores what it is told: name,
+ids, parent, times, attributes, events, links, status. `readable()` turns a kept one into the
+SDK's ReadableSpan, applying the SDK's limits and attribute cleaning, for the exporters and the
+store; dropped ones never pay for that.
+
+`Tracer` follows the SDK's tracer with the default sampler (ParentBased(ALWAYS_ON)): a new
+span is recording unless its parent is valid and not sampled (then it is non-recording, as
+the SDK's would be); ids come from an opentelemetry IdGenerator.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import (NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode,
+                                 TraceFlags, TraceState)
+
+_time_ns = time.time_ns
+_UNSET = Status(StatusCode.UNSET)
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+_EMPTY_STATE = TraceState()
+_attach, _detach = context_api.attach, context_api.detach
+_get_current_span, _in_context = trace_api.get_current_span, trace_api.set_span_in_context
+
+
+def _limit(value: int | None) -> int:
+    return sys.maxsize if value is None else value
+
+
+class RecordedSpan(trace_api.Span):
+    """A recording span: plain fields, no lock (each field update is one atomic dict/list step)."""
+
+    __slots__ = ("name", "trace_id", "span_id", "parent_id", "parent_context", "is_root", "trace_flags",
+                 "trace_state", "kind", "start_time", "end_time", "attributes", "events", "links", "status",
+                 "dropped_attributes", "dropped_events", "_tracer", "_context", "_log_ids")
+
+    def __init__(self, tracer: Tracer, name: str, trace_id: int, span_id: int, parent_id: int,
+                 parent_context: SpanContext | None, is_root: bool, trace_flags: TraceFlags, trace_state: TraceState,
+                 kind: SpanKind, attributes: dict[str, Any], links: Sequence[trace_api.Link], start_time: int):
+        self._tracer = tracer
+        self.name = name
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent_id  # 0: no parent
+        self.parent_context = parent_context  # kept when the parent is not one of ours (remote, another tracer)
+        self.is_root = is_root  # no parent, or a remote one: the tail decision happens when it ends
+        self.trace_flags = trace_flags
+        self.trace_state = trace_state
+        self.kind = kind
+        self.start_time = start_time
+        self.end_time: int | None = None
+        self.attributes = attributes
+        self.events: list[tuple[str, Any, int, Callable[[Any], Any] | None]] = []
+        self.links = links
+        self.status = _UNSET
+        self.dropped_attributes = 0
+        self.dropped_events = 0
+        self._context: SpanContext | None = None
+        self._log_ids: tuple[str, str] | None = None
+
+    # -- the OpenTelemetry Span API ---------------------------------------------------------------
+
+    def get_span_context(self) -> SpanContext:
+        context = self._context
+        if context is None:
+            context = self._context = SpanContext(self.trace_id, self.span_id, False, self.trace_flags,
+                                                  self.trace_state)
+        return context
+
+    @property
+    def log_ids(self) -> tuple[str, str]:
+        """trace_id and span_id as log lines carry them (formatted once per span)."""
+        ids = self._log_ids
+        if ids is None:
+            ids = self._log_ids = (f"{self.trace_id:032x}", f"{self.span_id:016x}")
+        return ids
+
+    def is_recording(self) -> bool:
+        return self.end_time is None
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self.end_time is not None:
+            return
+        attributes = self.attributes
+        if key not in attributes and len(attributes) >= self._tracer.max_attributes:
+            del attributes[next(iter(attributes))]  # the SDK's BoundedAttributes drops the oldest too
+            self.dropped_attributes += 1
+        attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        if self.end_time is not None:
+            return
+        mine = self.attributes
+        if len(mine) + len(attributes) <= self._tracer.max_attributes:
+            mine.update(attributes)
+        else:
+            for key, value in attributes.items():
+                self.set_attribute(key, value)
+
+    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None,
+                  timestamp: int | None = None) -> None:
+        if self.end_time is not None:
+            return
+        if len(self.events) >= self._tracer.max_events:
+            self.dropped_events += 1
+            return
+        # A copy: the caller may change its mapping afterwards (the SDK copies it too).
+        self.events.append((name, dict(attributes) if attributes else None,
+                            _time_ns() if timestamp is None else timestamp, None))
+
+    def add_fields_event(self, name: str, fields: dict[str, Any], to_attributes: Callable[[Any], Any]) -> None:
+        """An event from a log call: `to_attributes(fields)` makes its attributes, only if the trace
+        is kept. `fields` is handed over: the caller must not change it afterwards."""
+        if self.end_time is not None:
+            return
+        if len(self.events) >= self._tracer.max_events:
+            self.dropped_events += 1
+            return
+        self.events.append((name, fields, _time_ns(), to_attributes))
+
+    def add_link(self, context: SpanContext, attributes: Mapping[str, Any] | None = None) -> None:
+        if self.end_time is None and context.is_valid:
+            self.links = (*self.links, trace_api.Link(context, attributes))
+
+    def update_name(self, name: str) -> None:
+        if self.end_time is None:
+            self.name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        # As the SDK: once OK it stays OK, and UNSET never replaces a status.
+        if self.end_time is not None or self.status.status_code is StatusCode.OK:
+            return
+        if isinstance(status, Status):
+            if status.status_code is not StatusCode.UNSET:
+                self.status = status
+        elif status is not StatusCode.UNSET:
+            self.status = Status(status, description)
+
+    def record_exception(self, exception: BaseException, attributes: Mapping[str, Any] | None = None,
+                         timestamp: int | None = None, escaped: bool = False) -> None:
+        import traceback
+
+        module, qualname = type(exception).__module__, type(exception).__qualname__
+        recorded: dict[str, Any] = {
+            "exception.type": f"{module}.{qualname}" if module and module != "builtins" else qualname,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        if attributes:
+            recorded.update(attributes)
+        self.add_event("exception", recorded, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self.end_time is not None:
+            return
+        self.end_time = _time_ns() if end_time is None else end_time
+        self._tracer.on_end(self)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """`with tracer.start_span(...) as span:` ends it; an exception is recorded first, as the SDK does."""
+        if exc is not None and self.end_time is None:
+            self.record_exception(exc, escaped=True)
+            self.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        self.end()
+
+    def __repr__(self) -> str:
+        return f"RecordedSpan({self.name!r}, trace_id=0x{self.trace_id:032x}, span_id=0x{self.span_id:016x})"
+
+
+class ActiveSpan:
+    """What `start_as_current_span` returns: the span is current inside the block, an exception
+    (an Exception, not a BaseException such as GeneratorExit) is recorded and sets ERROR, as
+    opentelemetry's `use_span` does, and the span ends on exit."""
+
+    __slots__ = ("span", "_token", "_record_exception", "_set_status", "_end_on_exit")
+
+    def __init__(self, span: trace_api.Span, record_exception: bool, set_status_on_exception: bool,
+                 end_on_exit: bool):
+        self.span = span
+        self._token: Any = None
+        self._record_exception = record_exception
+        self._set_status = set_status_on_exception
+        self._end_on_exit = end_on_exit
+
+    def __enter__(self) -> trace_api.Span:
+        self._token = _attach(_in_context(self.span))
+        return self.span
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        span = self.span
+        try:
+            _detach(self._token)
+            if isinstance(exc, Exception) and span.is_recording():
+                if self._record_exception:
+                    span.record_exception(exc)
+                if self._set_status:
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        finally:
+            if self._end_on_exit:
+                span.end()
+
+
+class Tracer(trace_api.Tracer):
+    """Makes RecordedSpans; `on_end(span)` receives each one as it ends (the tail sampler)."""
+
+    def __init__(self, on_end: Callable[[RecordedSpan], None], id_generator: IdGenerator, limits: SpanLimits):
+        self.on_end = on_end
+        self._new_trace_id = id_generator.generate_trace_id
+        self._new_span_id = id_generator.generate_span_id
+        self._root_flags = _SAMPLED_RANDOM if id_generator.is_trace_id_random() else _SAMPLED
+        self.max_attributes = _limit(limits.max_span_attributes)
+        self.max_events = _limit(limits.max_events)
+
+    def start_span(self, name: str, context: context_api.Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
+                   attributes: Mapping[str, Any] | None = None, links: Sequence[trace_api.Link] | None = None,
+                   start_time: int | None = None, record_exception: bool = True,
+                   set_status_on_exception: bool = True) -> trace_api.Span:
+        parent = _get_current_span(context)
+        if type(parent) is RecordedSpan:
+            trace_id, parent_id, parent_context, is_root = parent.trace_id, parent.span_id, None, False
+            flags, state = parent.trace_flags, parent.trace_state
+        else:
+            parent_context = parent.get_span_context()
+            if parent_context.is_valid:
+                trace_id, parent_id, is_root = parent_context.trace_id, parent_context.span_id, parent_context.is_remote
+                flags, state = parent_context.trace_flags, parent_context.trace_state
+                if not flags.sampled:  # ParentBased: an unsampled parent makes a non-recording span
+                    return NonRecordingSpan(SpanContext(trace_id, self._new_span_id(), False, flags, state))
+            else:
+                trace_id, parent_id, parent_context, is_root = self._new_trace_id(), 0, None, True
+                flags, state = self._root_flags, _EMPTY_STATE
+        recorded = dict(attributes) if attributes else {}
+        dropped = len(recorded) - self.max_attributes
+        if dropped > 0:  # the newest are kept, as the SDK's BoundedAttributes does
+            recorded = dict(list(recorded.items())[dropped:])
+        span = RecordedSpan(self, name, trace_id, self._new_span_id(), parent_id, parent_context, is_root, flags,
+                            state, kind, recorded, tuple(link for link in links or () if link.context.is_valid),
+                            _time_ns() if start_time is None else start_time)
+        if dropped > 0:
+            span.dropped_attributes = dropped
+        return span
+
+    def start_as_current_span(self, name: str, context: context_api.Context | None = None,  # type: ignore[override]
+                              kind: SpanKind = SpanKind.INTERNAL, attributes: Mapping[str, Any] | None = None,
+                              links: Sequence[trace_api.Link] | None = None, start_time: int | None = None,
+                              record_exception: bool = True, set_status_on_exception: bool = True,
+                              end_on_exit: bool = True) -> ActiveSpan:
+        """A context manager (not a decorator, unlike the SDK's) making the new span current."""
+        span = self.start_span(name, context, kind, attributes, links, start_time)
+        return ActiveSpan(span, record_exception, set_status_on_exception, end_on_exit)
+
+
+_SCALARS = frozenset((str, bool, int, float))
+
+
+def _cleaned(values: Mapping[str, Any] | None, maxlen: int | None, max_value_len: int | None,
+             dropped: int = 0) -> Any:
+    """The SDK's BoundedAttributes of `values`, or a plain copy when that is what cleaning would
+    give (text keys, scalar values, no limit reached): most attributes are, and it costs a tenth."""
+    if not values:
+        return None if not dropped else BoundedAttributes(maxlen, None, immutable=False)
+    if (dropped == 0 and max_value_len is None and (maxlen is None or len(values) <= maxlen)
+            and all(type(key) is str and key and type(value) in _SCALARS for key, value in values.items())):
+        return dict(values)
+    bounded = BoundedAttributes(maxlen, values, immutable=False, max_value_len=max_value_len)
+    bounded.dropped += dropped
+    return bounded
+
+
+class Readable:
+    """Turns kept RecordedSpans into the SDK's ReadableSpans (what exporters and the store take),
+    with the SDK's limits: what an SDK span would have held."""
+
+    def __init__(self, resource: Resource, scope: InstrumentationScope, limits: SpanLimits):
+        self.resource = resource
+        self.scope = scope
+        self.limits = limits
+
+    def __call__(self, span: RecordedSpan) -> ReadableSpan:
+        limits = self.limits
+        parent = span.parent_context
+        if parent is None and span.parent_id:
+            parent = SpanContext(span.trace_id, span.parent_id, False, span.trace_flags, span.trace_state)
+        events: Sequence[Event] = ()
+        if span.events:
+            max_attributes, max_length = limits.max_event_attributes, limits.max_attribute_length
+            events = [Event(name, _cleaned(attributes if convert is None else convert(attributes),
+                                           max_attributes, max_length), timestamp)
+                      for name, attributes, timestamp, convert in span.events]
+        if span.dropped_events:  # a BoundedList only to carry the count (it is what the SDK's spans hold)
+            events = BoundedList.from_seq(limits.max_events, events)
+            events.dropped += span.dropped_events  # type: ignore[attr-defined]
+        links: Sequence[trace_api.Link] = ()
+        if span.links:
+            links = BoundedList.from_seq(limits.max_links, [
+                trace_api.Link(link.context, _cleaned(link.attributes, limits.max_link_attributes,
+                                                      limits.max_attribute_length))
+                for link in span.links])
+        return ReadableSpan(name=span.name, context=span.get_span_context(), parent=parent, resource=self.resource,
+                            attributes=_cleaned(span.attributes, limits.max_span_attributes,
+                                                limits.max_span_attribute_length, span.dropped_attributes),
+                            events=events, links=links, kind=span.kind, status=span.status,
+                            start_time=span.start_time, end_time=span.end_time, instrumentation_scope=self.scope)
+
+
+__all__ = ["ActiveSpan", "Readable", "RecordedSpan", "Tracer"]
