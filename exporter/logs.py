@@ -99,7 +99,25 @@ CONTRACT_VIOLATION = "log_contract_violation"
 _CONTEXT_FIELDS = frozenset({"correlation_id", "session_id", "task_id", "parent_task", "agent"})
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
-_encode = _ENCODER.encode
+_encode_text = json.encoder.encode_basestring  # what _ENCODER does with a str (ensure_ascii=False)
+# JSONEncoder.encode builds this C encoder anew on every call; built once, it is about 1.5 us
+# less per value. Without the markers dict (its check for circular structures, which a shared
+# encoder could not keep per thread), a circular value ends in RecursionError, caught where
+# values are encoded, like the other errors.
+_C_ENCODER = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None, str, _encode_text, None, ":", ",", False, False, True)
+_ENCODE_ERRORS = (TypeError, ValueError, RecursionError)
+
+
+def _encode(value: Any) -> str:
+    """`value` as _ENCODER writes it (compact, non-ASCII kept, other objects as str())."""
+    if _C_ENCODER is None:  # no C accelerator (another Python implementation)
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODER(value, 0))
+
+# The keys of a line (§2.1), in order.
+RECORD_KEYS = ("timestamp", "level", "correlation_id", "session_id", "component", "agent", "model", "event",
+               "message", "metadata", "duration_ms", "tags")
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -164,7 +182,7 @@ class StructuredLogger:
             ) from None
         levelno = LEVELS[level]
         span = get_current_span()
-        if span.is_recording():
+        if span is not INVALID_SPAN:
             _add_span_event(span, name, fields)
         if levelno < self._min_level and not self._strict:
             return
@@ -180,7 +198,7 @@ class StructuredLogger:
         standard = STANDARD_EVENTS.get(event) if event is not None else None
         if standard is not None:
             span = get_current_span()
-            if span.is_recording():
+            if span is not INVALID_SPAN:
                 _add_span_event(span, event, fields)  # type: ignore[arg-type]
             self._checked(level, levelno, event, message, fields, standard[1], span)
         elif levelno >= self._min_level:
@@ -265,24 +283,15 @@ class StructuredLogger:
         if missing:
             metadata["missing_fields"] = list(missing)
         if span is not INVALID_SPAN:
-            ids = _trace_ids(span)
-            if ids is not None:
-                metadata["trace_id"], metadata["span_id"] = ids
+            try:
+                metadata["trace_id"], metadata["span_id"] = span.log_ids  # type: ignore[attr-defined]
+            except AttributeError:  # not our RecordedSpan, which formats them once
+                ids = _trace_ids(span)
+                if ids is not None:
+                    metadata["trace_id"], metadata["span_id"] = ids
 
-        record = {
-            "timestamp": self._timestamp(),
-            "level": level,
-            "correlation_id": correlation_id,
-            "session_id": session_id,
-            "component": component,
-            "agent": agent,
-            "model": model,
-            "event": event,
-            "message": message,
-            "metadata": metadata,
-            "duration_ms": duration_ms,
-            "tags": list(tags) if tags else [],
-        }
+        values = (self._timestamp(), level, correlation_id, session_id, component, agent, model, event, message,
+                  metadata, duration_ms, list(tags) if tags else [])
         json_line = pretty_line = None
         written = False
         for output in self._outputs:
@@ -291,11 +300,11 @@ class StructuredLogger:
             try:
                 if output.pretty:
                     if pretty_line is None:
-                        pretty_line = format_pretty(record) + "\n"
+                        pretty_line = format_pretty(dict(zip(RECORD_KEYS, values))) + "\n"
                     output.write(pretty_line)
                 else:
                     if json_line is None:
-                        json_line = _json_line(record)
+                        json_line = _json_line(*values)
                     output.write(json_line)
                 written = True
             except Exception:  # noqa: BLE001 - a failed write is counted, never raised
@@ -361,31 +370,30 @@ def _missing_fields(required: tuple[str, ...], fields: dict[str, Any],
 
 def _trace_ids(span: Span) -> tuple[str, str] | None:
     """The span's trace_id and span_id as hex text; None for an invalid span context."""
-    try:
-        return span.log_ids  # type: ignore[attr-defined,no-any-return]  # our RecordedSpan formats them once
-    except AttributeError:
-        context = span.get_span_context()
-        return (f"{context.trace_id:032x}", f"{context.span_id:016x}") if context.is_valid else None
+    context = span.get_span_context()
+    return (f"{context.trace_id:032x}", f"{context.span_id:016x}") if context.is_valid else None
 
 
 def _add_span_event(span: Span, name: str, fields: dict[str, Any]) -> None:
+    """The event on `span` if it is recording."""
     add_fields_event = getattr(span, "add_fields_event", None)
     if add_fields_event is not None:
         # Our RecordedSpan: the attributes are made only if the trace is kept (most are dropped).
         # A copy, since _emit takes fields out of the dict it is given.
         add_fields_event(name, dict(fields), _span_event_attributes)
-    else:
+    elif span.is_recording():
         span.add_event(name, _span_event_attributes(fields))
 
 
 def _span_event_attributes(fields: dict[str, Any]) -> dict[str, Any]:
-    """The event's fields as OpenTelemetry attribute values (None dropped, others as text)."""
+    """The event's fields as OpenTelemetry attribute values (None dropped, others as text), in a
+    new dict with text keys (RecordedSpan.add_fields_event relies on it)."""
     attributes: dict[str, Any] = {}
     for key, value in fields.items():
         if value is None:
             continue
         if key == "metadata" and isinstance(value, dict):
-            attributes.update(_span_event_attributes(value))
+            attributes.update(_span_event_attributes({str(k): v for k, v in value.items()}))
         elif isinstance(value, (str, bool, int, float)):
             attributes[key] = value
         else:
@@ -393,13 +401,36 @@ def _span_event_attributes(fields: dict[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-def _json_line(record: dict[str, Any]) -> str:
+def _json_value(value: Any) -> str:
+    """A top-level value as the encoder writes it inside the record (text through its C string encoder)."""
+    if value is None:
+        return "null"
+    return _encode_text(value) if type(value) is str else _encode(value)
+
+
+def _json_line(timestamp: str, level: str, correlation_id: Any, session_id: Any, component: Any, agent: Any,
+               model: Any, event: Any, message: Any, metadata: dict[str, Any], duration_ms: Any,
+               tags: list[Any]) -> str:
+    """The same bytes as encoding the record dict (tests/test_logs.py checks), built around fixed
+    key text: the encoder only sees the values, which is about twice as fast per line."""
     try:
-        return _encode(record) + "\n"
-    except (TypeError, ValueError):
+        encoded_metadata = _encode(metadata)
+    except _ENCODE_ERRORS:
         # A circular structure or a non-string key in metadata: keep the line, lose the structure.
-        record["metadata"] = {str(k): repr(v) for k, v in record["metadata"].items()}
-        return _encode(record) + "\n"
+        encoded_metadata = _encode({str(k): repr(v) for k, v in metadata.items()})
+    # timestamp and level are our own text: nothing to escape. Text values (the usual case) go
+    # straight to the C string encoder: a Python call less per value.
+    text = _encode_text
+    return (f'{{"timestamp":"{timestamp}","level":"{level}",'
+            f'"correlation_id":{text(correlation_id) if type(correlation_id) is str else _json_value(correlation_id)},'
+            f'"session_id":{text(session_id) if type(session_id) is str else _json_value(session_id)},'
+            f'"component":{text(component) if type(component) is str else _json_value(component)},'
+            f'"agent":{text(agent) if type(agent) is str else _json_value(agent)},'
+            f'"model":{text(model) if type(model) is str else _json_value(model)},'
+            f'"event":{text(event) if type(event) is str else _json_value(event)},'
+            f'"message":{text(message) if type(message) is str else _json_value(message)},'
+            f'"metadata":{encoded_metadata},"duration_ms":{_json_value(duration_ms)},'
+            f'"tags":{_encode(tags) if tags else "[]"}}}\n')
 
 
 def _pretty_value(value: Any) -> str:

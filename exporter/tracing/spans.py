@@ -129,7 +129,8 @@ class RecordedSpan(trace_api.Span):
 
     def add_fields_event(self, name: str, fields: dict[str, Any], to_attributes: Callable[[Any], Any]) -> None:
         """An event from a log call: `to_attributes(fields)` makes its attributes, only if the trace
-        is kept. `fields` is handed over: the caller must not change it afterwards."""
+        is kept; it must return a new dict of text keys and str/bool/int/float values. `fields` is
+        handed over: the caller must not change it afterwards. Nothing once the span has ended."""
         if self.end_time is not None:
             return
         if len(self.events) >= self._tracer.max_events:
@@ -256,7 +257,7 @@ class Tracer(trace_api.Tracer):
         if dropped > 0:  # the newest are kept, as the SDK's BoundedAttributes does
             recorded = dict(list(recorded.items())[dropped:])
         span = RecordedSpan(self, name, trace_id, self._new_span_id(), parent_id, parent_context, is_root, flags,
-                            state, kind, recorded, tuple(link for link in links or () if link.context.is_valid),
+                            state, kind, recorded, tuple(link for link in links if link.context.is_valid) if links else (),
                             _time_ns() if start_time is None else start_time)
         if dropped > 0:
             span.dropped_attributes = dropped
@@ -276,14 +277,15 @@ _SCALARS = frozenset((str, bool, int, float))
 
 
 def _cleaned(values: Mapping[str, Any] | None, maxlen: int | None, max_value_len: int | None,
-             dropped: int = 0) -> Any:
+             dropped: int = 0, trusted: bool = False) -> Any:
     """The SDK's BoundedAttributes of `values`, or a plain copy when that is what cleaning would
-    give (text keys, scalar values, no limit reached): most attributes are, and it costs a tenth."""
+    give (text keys, scalar values, no limit reached): most attributes are, and it costs a tenth.
+    `trusted`: `values` is a fresh dict known to hold only text keys and scalar values."""
     if not values:
         return None if not dropped else BoundedAttributes(maxlen, None, immutable=False)
-    if (dropped == 0 and max_value_len is None and (maxlen is None or len(values) <= maxlen)
-            and all(type(key) is str and key and type(value) in _SCALARS for key, value in values.items())):
-        return dict(values)
+    if dropped == 0 and max_value_len is None and (maxlen is None or len(values) <= maxlen) and (
+            trusted or all(type(key) is str and key and type(value) in _SCALARS for key, value in values.items())):
+        return values if trusted else dict(values)
     bounded = BoundedAttributes(maxlen, values, immutable=False, max_value_len=max_value_len)
     bounded.dropped += dropped
     return bounded
@@ -306,8 +308,8 @@ class Readable:
         events: Sequence[Event] = ()
         if span.events:
             max_attributes, max_length = limits.max_event_attributes, limits.max_attribute_length
-            events = [Event(name, _cleaned(attributes if convert is None else convert(attributes),
-                                           max_attributes, max_length), timestamp)
+            events = [Event(name, _cleaned(attributes, max_attributes, max_length) if convert is None
+                            else _cleaned(convert(attributes), max_attributes, max_length, trusted=True), timestamp)
                       for name, attributes, timestamp, convert in span.events]
         if span.dropped_events:  # a BoundedList only to carry the count (it is what the SDK's spans hold)
             events = BoundedList.from_seq(limits.max_events, events)
