@@ -107,6 +107,7 @@ _encode_text = json.encoder.encode_basestring  # what _ENCODER does with a str (
 _C_ENCODER = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
     None, str, _encode_text, None, ":", ",", False, False, True)
 _ENCODE_ERRORS = (TypeError, ValueError, RecursionError)
+_SCALARS = frozenset((str, bool, int, float))
 
 
 def _encode(value: Any) -> str:
@@ -182,11 +183,10 @@ class StructuredLogger:
             ) from None
         levelno = LEVELS[level]
         span = get_current_span()
-        if span is not INVALID_SPAN:
-            _add_span_event(span, name, fields)
+        ids = None if span is INVALID_SPAN else _span_event(span, name, fields)
         if levelno < self._min_level and not self._strict:
             return
-        self._checked(level, levelno, name, message, fields, required, span)
+        self._checked(level, levelno, name, message, fields, required, ids)
 
     def log(self, level: str, message: str, *, event: str | None = None, **fields: Any) -> None:
         levelno = LEVELS.get(level)
@@ -198,11 +198,12 @@ class StructuredLogger:
         standard = STANDARD_EVENTS.get(event) if event is not None else None
         if standard is not None:
             span = get_current_span()
-            if span is not INVALID_SPAN:
-                _add_span_event(span, event, fields)  # type: ignore[arg-type]
-            self._checked(level, levelno, event, message, fields, standard[1], span)
+            ids = None if span is INVALID_SPAN else _span_event(span, event, fields)  # type: ignore[arg-type]
+            self._checked(level, levelno, event, message, fields, standard[1], ids)
         elif levelno >= self._min_level:
-            self._emit(level, levelno, event, message, fields, current(), (), get_current_span())
+            span = get_current_span()
+            ids = None if span is INVALID_SPAN else _trace_ids(span)
+            self._emit(level, levelno, event, message, fields, current(), (), ids)
 
     def trace(self, message: str, *, event: str | None = None, **fields: Any) -> None:
         if self._min_level <= 0 or self._strict:
@@ -237,22 +238,23 @@ class StructuredLogger:
     # -- building and writing lines ---------------------------------------------------------
 
     def _checked(self, level: str, levelno: int, event: str, message: str | None,
-                 fields: dict[str, Any], required: tuple[str, ...], span: Span) -> None:
+                 fields: dict[str, Any], required: tuple[str, ...], ids: tuple[str, str] | None) -> None:
         context = current()
         missing = _missing_fields(required, fields, context)
         if missing and self._strict:
             raise ValueError(f"event {event!r} is missing required field(s): {', '.join(missing)}")
         if levelno < self._min_level:
             return
-        self._emit(level, levelno, event, message, fields, context, missing, span)
+        self._emit(level, levelno, event, message, fields, context, missing, ids)
         if missing:
             self._emit("WARN", LEVELS["WARN"], CONTRACT_VIOLATION,
                        f"event {event} is missing required field(s): {', '.join(missing)}",
-                       {"violated_event": event, "missing_fields": list(missing)}, context, (), span)
+                       {"violated_event": event, "missing_fields": list(missing)}, context, (), ids)
 
     def _emit(self, level: str, levelno: int, event: str | None, message: str | None,
               fields: dict[str, Any], context: CorrelationContext | None,
-              missing: tuple[str, ...], span: Span) -> None:
+              missing: tuple[str, ...], ids: tuple[str, str] | None) -> None:
+        """One line; `ids`: the current span's trace_id and span_id, None when no span is current."""
         pop = fields.pop
         correlation_id = pop("correlation_id", None)
         session_id = pop("session_id", None)
@@ -282,13 +284,8 @@ class StructuredLogger:
             metadata.update(extra)
         if missing:
             metadata["missing_fields"] = list(missing)
-        if span is not INVALID_SPAN:
-            try:
-                metadata["trace_id"], metadata["span_id"] = span.log_ids  # type: ignore[attr-defined]
-            except AttributeError:  # not our RecordedSpan, which formats them once
-                ids = _trace_ids(span)
-                if ids is not None:
-                    metadata["trace_id"], metadata["span_id"] = ids
+        if ids is not None:
+            metadata["trace_id"], metadata["span_id"] = ids
 
         values = (self._timestamp(), level, correlation_id, session_id, component, agent, model, event, message,
                   metadata, duration_ms, list(tags) if tags else [])
@@ -374,25 +371,28 @@ def _trace_ids(span: Span) -> tuple[str, str] | None:
     return (f"{context.trace_id:032x}", f"{context.span_id:016x}") if context.is_valid else None
 
 
-def _add_span_event(span: Span, name: str, fields: dict[str, Any]) -> None:
-    """The event on `span` if it is recording."""
-    add_fields_event = getattr(span, "add_fields_event", None)
-    if add_fields_event is not None:
-        # Our RecordedSpan: the attributes are made only if the trace is kept (most are dropped).
-        # A copy, since _emit takes fields out of the dict it is given.
-        add_fields_event(name, dict(fields), _span_event_attributes)
-    elif span.is_recording():
+def _span_event(span: Span, name: str, fields: dict[str, Any]) -> tuple[str, str] | None:
+    """The event on `span` if it is recording; the span's ids for the line."""
+    log_event = getattr(span, "log_event", None)
+    if log_event is not None:
+        # Our RecordedSpan: one call; the attributes are made only if the trace is kept (most are
+        # dropped). A copy, since _emit takes fields out of the dict it is given.
+        return log_event(name, dict(fields), _span_event_attributes)  # type: ignore[no-any-return]
+    if span.is_recording():
         span.add_event(name, _span_event_attributes(fields))
+    return _trace_ids(span)
 
 
 def _span_event_attributes(fields: dict[str, Any]) -> dict[str, Any]:
     """The event's fields as OpenTelemetry attribute values (None dropped, others as text), in a
-    new dict with text keys (RecordedSpan.add_fields_event relies on it)."""
+    new dict with text keys (RecordedSpan.log_event relies on it)."""
     attributes: dict[str, Any] = {}
     for key, value in fields.items():
-        if value is None:
+        if type(value) in _SCALARS:  # the usual case first
+            attributes[key] = value
+        elif value is None:
             continue
-        if key == "metadata" and isinstance(value, dict):
+        elif key == "metadata" and isinstance(value, dict):
             attributes.update(_span_event_attributes({str(k): v for k, v in value.items()}))
         elif isinstance(value, (str, bool, int, float)):
             attributes[key] = value

@@ -120,8 +120,10 @@ class SamplingPolicy:
             return ERROR
         if self._slow_ns is not None and root.end_time - root.start_time > self._slow_ns:  # type: ignore[operator]
             return SLOW
-        if self._critical and (_is_critical(root.attributes) or (spans and any(_is_critical(s.attributes)
-                                                                               for s in spans))):
+        attributes = root.attributes  # _is_critical(root.attributes), inlined: this runs for every trace
+        if self._critical and (attributes.get("request.type") == "critical"
+                               or attributes.get("task.priority") == "critical" or attributes.get("critical") is True
+                               or (spans and any(_is_critical(s.attributes) for s in spans))):
             return CRITICAL
         return RATE if (root.trace_id & _LOW_64) < self._threshold_for(root, spans) else DROPPED
 
@@ -181,13 +183,17 @@ class TailSampler:
                     children = pending.spans if pending is not None else []
                     # The policy only reads the spans: deciding under the lock costs less than taking it twice.
                     decision = self.policy.decide(span, children)
-                    self._remember(trace_id, decision != DROPPED)
+                    fates = self._fates
+                    fates[trace_id] = decision != DROPPED
+                    if len(fates) > self._max_traces:
+                        fates.popitem(last=False)
                 else:
                     self._hold(span, trace_id, now, evicted)
             if now >= self._next_sweep:
                 evicted += self._sweep_orphans(now)
-        for reason in evicted:
-            self._on_evicted(reason)
+        if evicted:
+            for reason in evicted:
+                self._on_evicted(reason)
         if decision is not None:
             self._on_decision(decision)
             if decision != DROPPED:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
+from random import getrandbits as _getrandbits
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -27,7 +28,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
-from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode,
@@ -127,16 +128,20 @@ class RecordedSpan(trace_api.Span):
         self.events.append((name, dict(attributes) if attributes else None,
                             _time_ns() if timestamp is None else timestamp, None))
 
-    def add_fields_event(self, name: str, fields: dict[str, Any], to_attributes: Callable[[Any], Any]) -> None:
-        """An event from a log call: `to_attributes(fields)` makes its attributes, only if the trace
-        is kept; it must return a new dict of text keys and str/bool/int/float values. `fields` is
-        handed over: the caller must not change it afterwards. Nothing once the span has ended."""
-        if self.end_time is not None:
-            return
-        if len(self.events) >= self._tracer.max_events:
-            self.dropped_events += 1
-            return
-        self.events.append((name, fields, _time_ns(), to_attributes))
+    def log_event(self, name: str, fields: dict[str, Any], to_attributes: Callable[[Any], Any]) -> tuple[str, str]:
+        """A log call's event (exporter.logs): `to_attributes(fields)` makes its attributes, only if
+        the trace is kept; it must return a new dict of text keys and str/bool/int/float values.
+        `fields` is handed over: the caller must not change it afterwards. Nothing is recorded once
+        the span has ended. Returns `log_ids`, for the log line (one call for both)."""
+        if self.end_time is None:
+            if len(self.events) < self._tracer.max_events:
+                self.events.append((name, fields, _time_ns(), to_attributes))
+            else:
+                self.dropped_events += 1
+        ids = self._log_ids
+        if ids is None:
+            ids = self._log_ids = (f"{self.trace_id:032x}", f"{self.span_id:016x}")
+        return ids
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, Any] | None = None) -> None:
         if self.end_time is None and context.is_valid:
@@ -230,6 +235,8 @@ class Tracer(trace_api.Tracer):
         self.on_end = on_end
         self._new_trace_id = id_generator.generate_trace_id
         self._new_span_id = id_generator.generate_span_id
+        # The SDK's default generator is random.getrandbits: called directly, one Python call less per id.
+        self._random_ids = type(id_generator) is RandomIdGenerator
         self._root_flags = _SAMPLED_RANDOM if id_generator.is_trace_id_random() else _SAMPLED
         self.max_attributes = _limit(limits.max_span_attributes)
         self.max_events = _limit(limits.max_events)
@@ -250,13 +257,15 @@ class Tracer(trace_api.Tracer):
                 if not flags.sampled:  # ParentBased: an unsampled parent makes a non-recording span
                     return NonRecordingSpan(SpanContext(trace_id, self._new_span_id(), False, flags, state))
             else:
-                trace_id, parent_id, parent_context, is_root = self._new_trace_id(), 0, None, True
+                trace_id = (_getrandbits(128) if self._random_ids else 0) or self._new_trace_id()
+                parent_id, parent_context, is_root = 0, None, True
                 flags, state = self._root_flags, _EMPTY_STATE
         recorded = dict(attributes) if attributes else {}
         dropped = len(recorded) - self.max_attributes
         if dropped > 0:  # the newest are kept, as the SDK's BoundedAttributes does
             recorded = dict(list(recorded.items())[dropped:])
-        span = RecordedSpan(self, name, trace_id, self._new_span_id(), parent_id, parent_context, is_root, flags,
+        span_id = (_getrandbits(64) if self._random_ids else 0) or self._new_span_id()  # never 0 (invalid)
+        span = RecordedSpan(self, name, trace_id, span_id, parent_id, parent_context, is_root, flags,
                             state, kind, recorded, tuple(link for link in links if link.context.is_valid) if links else (),
                             _time_ns() if start_time is None else start_time)
         if dropped > 0:
