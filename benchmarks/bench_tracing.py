@@ -1,11 +1,12 @@
 """What tracing costs the orchestrator, against raw opentelemetry-sdk doing the same work.
 
 1. Cost per span: a trace of one root and nine children (`with ...span(...)`, each with two
-   attributes), divided by ten. Ours: exporter.tracing.Tracing.span -> TailSampler (spans held
-   until the root ends, then the whole trace decided) -> TraceStore + ExportSink queue. Raw: a
-   TracerProvider with a BatchSpanProcessor, `start_as_current_span`. Both export to the same
-   exporter that accepts and discards (the encoding and the network are not measured, they run
-   off-thread in both). Sampled: every trace kept (rate 1.0 for us, ALWAYS_ON for raw).
+   attributes), divided by ten. Ours: exporter.tracing.Tracing.span (a light RecordedSpan,
+   current in the OpenTelemetry context) -> TailSampler (spans held until the root ends, then
+   the whole trace decided) -> kept traces made into the SDK's ReadableSpans (attributes cleaned
+   and limited as the SDK does) -> TraceStore + ExportSink queue. Raw: a TracerProvider with a
+   BatchSpanProcessor, `start_as_current_span`. Both export to the same exporter that accepts
+   and discards (the encoding and the network are not measured, they run off-thread in both). Sampled: every trace kept (rate 1.0 for us, ALWAYS_ON for raw).
    Not sampled: rate 0.0 for us; raw is shown twice, recording every span (what a tail decision
    needs: the error/slow rules of §3.3 can only be applied once a trace is over) and with a
    head sampler at ratio 0 (non-recording spans: what the SDK costs when it may forget the trace
@@ -141,7 +142,7 @@ def main() -> None:
           f"scaled {task_us['traced'] * scale:7.2f} us   target <= {TASK_TARGET_US} us: "
           f"{verdict(task_us['traced'] * scale <= TASK_TARGET_US)}")
     print(f"  tracing adds                                      {task_us['traced'] - task_us['untraced']:7.2f} us   "
-          f"scaled {(task_us['traced'] - task_us['untraced']) * scale:7.2f} us (one SDK span, 3 span events, ids on 3 lines)")
+          f"scaled {(task_us['traced'] - task_us['untraced']) * scale:7.2f} us (one span, 3 span events, ids on 3 lines)")
 
 
 if __name__ == "__main__":

@@ -48,34 +48,37 @@ def _limit(value: int | None) -> int:
 
 
 class RecordedSpan(trace_api.Span):
-    """A recording span: plain fields, no lock (each field update is one atomic dict/list step)."""
+    """A recording span: plain fields, no lock (each field update is one atomic dict/list step).
 
-    __slots__ = ("name", "trace_id", "span_id", "parent_id", "parent_context", "is_root", "trace_flags",
-                 "trace_state", "kind", "start_time", "end_time", "attributes", "events", "links", "status",
-                 "dropped_attributes", "dropped_events", "_tracer", "_context", "_log_ids")
+    Fields most spans never change are class-level defaults, set per span only when they differ
+    (the API's Span base has no __slots__, so a span has a __dict__ for them): fewer stores per span.
+    """
 
-    def __init__(self, tracer: Tracer, name: str, trace_id: int, span_id: int, parent_id: int,
-                 parent_context: SpanContext | None, is_root: bool, trace_flags: TraceFlags, trace_state: TraceState,
-                 kind: SpanKind, attributes: dict[str, Any], links: Sequence[trace_api.Link], start_time: int):
+    __slots__ = ("name", "trace_id", "span_id", "parent_id", "is_root", "trace_flags", "start_time", "end_time",
+                 "attributes", "events", "status", "_tracer", "_log_ids")
+
+    parent_context: SpanContext | None = None  # set when the parent is not one of ours (remote, another tracer)
+    trace_state: TraceState = _EMPTY_STATE
+    kind: SpanKind = SpanKind.INTERNAL
+    links: Sequence[trace_api.Link] = ()
+    dropped_attributes = 0
+    dropped_events = 0
+    _context: SpanContext | None = None
+
+    def __init__(self, tracer: Tracer, name: str, trace_id: int, span_id: int, parent_id: int, is_root: bool,
+                 trace_flags: TraceFlags, attributes: dict[str, Any], start_time: int):
         self._tracer = tracer
         self.name = name
         self.trace_id = trace_id
         self.span_id = span_id
         self.parent_id = parent_id  # 0: no parent
-        self.parent_context = parent_context  # kept when the parent is not one of ours (remote, another tracer)
         self.is_root = is_root  # no parent, or a remote one: the tail decision happens when it ends
         self.trace_flags = trace_flags
-        self.trace_state = trace_state
-        self.kind = kind
         self.start_time = start_time
         self.end_time: int | None = None
         self.attributes = attributes
         self.events: list[tuple[str, Any, int, Callable[[Any], Any] | None]] = []
-        self.links = links
         self.status = _UNSET
-        self.dropped_attributes = 0
-        self.dropped_events = 0
-        self._context: SpanContext | None = None
         self._log_ids: tuple[str, str] | None = None
 
     # -- the OpenTelemetry Span API ---------------------------------------------------------------
@@ -265,9 +268,16 @@ class Tracer(trace_api.Tracer):
         if dropped > 0:  # the newest are kept, as the SDK's BoundedAttributes does
             recorded = dict(list(recorded.items())[dropped:])
         span_id = (_getrandbits(64) if self._random_ids else 0) or self._new_span_id()  # never 0 (invalid)
-        span = RecordedSpan(self, name, trace_id, span_id, parent_id, parent_context, is_root, flags,
-                            state, kind, recorded, tuple(link for link in links if link.context.is_valid) if links else (),
+        span = RecordedSpan(self, name, trace_id, span_id, parent_id, is_root, flags, recorded,
                             _time_ns() if start_time is None else start_time)
+        if parent_context is not None:
+            span.parent_context = parent_context
+        if state is not _EMPTY_STATE:
+            span.trace_state = state
+        if kind is not SpanKind.INTERNAL:
+            span.kind = kind
+        if links:
+            span.links = tuple(link for link in links if link.context.is_valid)
         if dropped > 0:
             span.dropped_attributes = dropped
         return span

@@ -1,4 +1,4 @@
-"""Tracing: the spans of §3.2 through opentelemetry-sdk, sampled by §3.3, exported and stored.
+"""Tracing: the spans of §3.2, sampled by §3.3, exported through opentelemetry-sdk, and stored.
 
     tracing = Tracing(model.runtime.tracing, metrics=metric_set, warn=logger_warning)
     with tracing.span("orchestrator.execute_request", {"request.type": "implementation"}):
