@@ -31,11 +31,11 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import (NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode,
+from opentelemetry.trace import (INVALID_SPAN, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode,
                                  TraceFlags, TraceState)
 
 _time_ns = time.time_ns
-_UNSET = Status(StatusCode.UNSET)
+UNSET = _UNSET = Status(StatusCode.UNSET)  # a span's status until set (shared)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _EMPTY_STATE = TraceState()
@@ -249,7 +249,11 @@ class Tracer(trace_api.Tracer):
                    start_time: int | None = None, record_exception: bool = True,
                    set_status_on_exception: bool = True) -> trace_api.Span:
         parent = _get_current_span(context)
-        if type(parent) is RecordedSpan:
+        if parent is INVALID_SPAN:  # no parent: a new trace (checked first: the commonest case)
+            trace_id = (_getrandbits(128) if self._random_ids else 0) or self._new_trace_id()
+            parent_id, parent_context, is_root = 0, None, True
+            flags, state = self._root_flags, _EMPTY_STATE
+        elif type(parent) is RecordedSpan:
             trace_id, parent_id, parent_context, is_root = parent.trace_id, parent.span_id, None, False
             flags, state = parent.trace_flags, parent.trace_state
         else:

@@ -54,7 +54,7 @@ class Tracing:
         self.sink = ExportSink(chosen, max_queued_spans=config.export_queue_spans, on_dropped=count_drop,
                                on_failed_batch=count_error, warn=self.warn)
         self.sampler = TailSampler(SamplingPolicy(config.sampling), config.pending, deliver=self._deliver,
-                                   on_decision=count_decision, on_evicted=count_eviction, clock=clock)
+                                   count_decision=count_decision, on_evicted=count_eviction, clock=clock)
         limits = SpanLimits()
         self.readable = Readable(Resource.create({"service.name": config.service_name}),
                                  InstrumentationScope("orchestrator"), limits)
@@ -63,15 +63,14 @@ class Tracing:
     @staticmethod
     def _metric_hooks(metrics: MetricSet | None, exporter_names: tuple[str, ...]) -> tuple[Any, Any, Any, Any]:
         if metrics is None:
-            return (lambda decision: None, lambda reason: None, lambda name, reason, count: None,
-                    lambda name: None)
+            return (None, lambda reason: None, lambda name, reason, count: None, lambda name: None)
         # Children looked up once (and so created at zero): every label value is known here.
         decisions = {d: metrics.fed(TRACE_DECISIONS).labels(decision=d) for d in DECISIONS}
         evictions = {r: metrics.fed(TRACES_EVICTED).labels(reason=r) for r in EVICTIONS}
         drops = {(name, reason): metrics.fed(TRACE_SPANS_DROPPED).labels(exporter=name, reason=reason)
                  for name in exporter_names for reason in DROP_REASONS}
         errors = {name: metrics.fed(TRACE_EXPORT_ERRORS).labels(exporter=name) for name in exporter_names}
-        return (lambda decision: decisions[decision].inc(), lambda reason: evictions[reason].inc(),
+        return ({d: child.inc for d, child in decisions.items()}, lambda reason: evictions[reason].inc(),
                 lambda name, reason, count: drops[(name, reason)].inc(count), lambda name: errors[name].inc())
 
     def _deliver(self, spans: list[RecordedSpan], decision: str) -> None:
