@@ -244,7 +244,11 @@ class StructuredLogger:
     def _checked(self, level: str, levelno: int, event: str, message: str | None,
                  fields: dict[str, Any], required: tuple[str, ...], ids: tuple[str, str] | None) -> None:
         context = current()
-        missing = _missing_fields(required, fields, context)
+        missing: tuple[str, ...] = ()
+        for name in required:  # usually all passed: the full check only when one is not
+            if fields.get(name) is None:
+                missing = _missing_fields(required, fields, context)
+                break
         if missing and self._strict:
             raise ValueError(f"event {event!r} is missing required field(s): {', '.join(missing)}")
         if levelno < self._min_level:

@@ -5,7 +5,7 @@ value cleaned) and an event object per event as it is made, yet at a 10 % rate n
 ten are dropped whole once their root ends (§3.3 needs the whole trace before deciding).
 A `RecordedSpan` is an OpenTelemetry API Span (so `get_current_span()`, `set_span_in_context`,
 `use_span` and other instrumentation work with it) that only stores what it is told: name,
-ids, parent, times, attributes, events, links, status. `readable()` turns a kept one into the
+ids, parent, times, attributes, events, links, status. `Readable` turns a kept one into the
 SDK's ReadableSpan, applying the SDK's limits and attribute cleaning, for the exporters and the
 store; dropped ones never pay for that.
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import sys
 import time
-from random import getrandbits as _getrandbits
 from collections.abc import Callable, Mapping, Sequence
+from random import getrandbits as _getrandbits
 from types import TracebackType
 from typing import Any
 
@@ -142,9 +142,7 @@ class RecordedSpan(trace_api.Span):
             else:
                 self.dropped_events += 1
         ids = self._log_ids
-        if ids is None:
-            ids = self._log_ids = (f"{self.trace_id:032x}", f"{self.span_id:016x}")
-        return ids
+        return ids if ids is not None else self.log_ids
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, Any] | None = None) -> None:
         if self.end_time is None and context.is_valid:
