@@ -11,6 +11,14 @@ Time runs `speed` times faster than real time: simulated waits are divided by `s
 the instrumentation's clock is the simulated one, so recorded durations are simulated seconds
 (spans keep real time: OpenTelemetry stamps them itself).
 
+Scenario start: at once, or - for the scenarios.SWITCHED ones, given a start file (`start_file`,
+or the file the environment variable scenarios.START_FILE_ENV names, which
+observability.native_stack sets for a held stack) - the demo runs the normal workload until the
+file exists and then switches to the scenario, so that a stack can start its clock once
+Prometheus is watching. The switch happens on the housekeeping thread (every
+HOUSEKEEPING_REAL_SECONDS); what a scenario changes when it starts: health, the held memory and
+descriptors, the queue's cap, the bursts of error-spike, the CPU burner of cpu.
+
 Traces follow the spec's `runtime.tracing`: with it enabled, each queued task is its own trace
 (an `agent.execute_task` root with file, MCP and LLM spans) and each team batch one
 `orchestrator.execute_request` trace; they go to `runtime.tracing.endpoint` (the one setting to
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import os
 import random
 import sys
@@ -40,7 +49,7 @@ from .context import ContextThreadPoolExecutor, correlation, new_correlation_id,
 from .http import ExporterServer
 from .instrument import LOG_VOLUME, Instrumentation, ParallelBatch
 from .scenarios import (AGENTS, AGENTS_PER_TYPE, BATCH_SIZE, ERROR_CODES, FILE_OPERATIONS, MCP_PLUGINS, MEMORY_HOGS,
-                        MODELS, PRIORITIES, RETRYABLE, SCENARIO_ALERTS, workload)
+                        MODELS, PRIORITIES, RETRYABLE, SCENARIO_ALERTS, START_FILE_ENV, SWITCHED, workload)
 from .tasks import QueuedTask
 
 COMPONENTS = ("scheduler", "queue", "agents", "logging")
@@ -48,6 +57,12 @@ PRIORITY_WEIGHTS = (2, 5, 3)  # high, normal, low
 PREFERRED_MODEL = {"Coder": "sonnet", "Architect": "sonnet", "Analyzer": "haiku", "DevOps": "haiku"}
 BATCH_EVERY_SECONDS = 60.0   # simulated time between parallel batches
 HOUSEKEEPING_REAL_SECONDS = 0.1
+# The CPU burner (cpu scenario): it works in slices of at most BURN_SLICE_SECONDS of CPU and keeps
+# at most BURN_SLACK_SECONDS of CPU owed or ahead, so a thread starved by other processes does not
+# catch up later with a full core (which would pass the critical ratio).
+BURN_SLICE_SECONDS = 0.01
+BURN_SLACK_SECONDS = 0.05
+BURST_ERROR_CODE = "E_TOOL"  # not retryable: a burst task fails for good
 
 
 def demo_logging(config: LoggingRuntime, *, log_dir: Path | None, console: bool) -> LoggingRuntime:
@@ -84,7 +99,7 @@ class _TaskQueues:
     """Waiting tasks per agent type, served by priority then arrival; `cap` bounds the total."""
 
     def __init__(self, cap: int):
-        self._cap = cap
+        self.cap = cap
         self._heaps: dict[str, list[tuple[int, int, QueuedTask, str]]] = {agent: [] for agent in AGENTS}
         self._size = 0
         self._order = itertools.count()
@@ -92,7 +107,7 @@ class _TaskQueues:
 
     def wait_for_room(self, stopping: threading.Event) -> bool:
         with self._changed:
-            while self._size >= self._cap and not stopping.is_set():
+            while self._size >= self.cap and not stopping.is_set():
                 self._changed.wait(0.05)
             return not stopping.is_set()
 
@@ -127,15 +142,23 @@ class Demo:
     def __init__(self, loaded: Loaded, scenario: str, *, speed: float = 1.0, port: int | None = None,
                  host: str | None = None, registry: CollectorRegistry | None = None, log_dir: Path | None = None,
                  console: bool = True, console_stream: TextIO | None = None, seed: int | None = None,
-                 exporter_stops_after: float | None = None):
+                 exporter_stops_after: float | None = None, start_file: Path | None = None):
         if speed <= 0:
             raise ValueError(f"speed: must be above 0, got {speed}")
         model = loaded.model
         self.scenario = scenario
         self.speed = speed
-        self.workload = workload(scenario, model)
-        self.exporter_stops_after = (exporter_stops_after if exporter_stops_after is not None
-                                     else self.workload.exporter_stops_after)
+        self.start_file = start_file if scenario in SWITCHED else None  # the others start at once
+        start_file = self.start_file
+        self.scenario_workload = workload(scenario, model)
+        # Held: the normal workload until the start file exists. Nothing but the scenario switch
+        # changes self.workload.
+        self.workload = workload("normal", model) if start_file is not None else self.scenario_workload
+        if exporter_stops_after is None:
+            # A held demo has been scraped before its start: down stops answering at once.
+            stops = self.scenario_workload.exporter_stops_after
+            exporter_stops_after = 0.0 if stops is not None and start_file is not None else stops
+        self.exporter_stops_after = exporter_stops_after
         self.registry = registry if registry is not None else CollectorRegistry()
         self.clock = SimulatedClock(speed)
         streams = {"console": console_stream} if console_stream is not None else None
@@ -154,6 +177,8 @@ class Demo:
         self._session_id = new_session_id()
         self._session_correlation: str | None = None
         self._started_real = 0.0
+        self.scenario_started: float | None = None  # time.monotonic() of the scenario's start
+        self._burner: threading.Thread | None = None
         self._exporter_stopped = False
         self._held_memory: bytearray | None = None
         self._held_fds: list[int] = []
@@ -167,8 +192,7 @@ class Demo:
         for plugin, tools in MCP_PLUGINS.items():
             obs.mcp_tools_available(plugin, len(tools))
         for component in COMPONENTS:
-            obs.set_health(component, component not in self.workload.unhealthy)
-        self._hold_resources()
+            obs.set_health(component, True)
         self.server.start()
         self._started_real = time.monotonic()
         with correlation(session_id=self._session_id) as session:
@@ -186,7 +210,71 @@ class Demo:
                              for name, fn, args in targets]
         for thread in self._threads:
             thread.start()
+        if self.start_file is None:
+            self.begin_scenario()
         return self
+
+    def begin_scenario(self) -> None:
+        """Switch from the normal workload to the scenario's (at start, or when the start file
+        appears): health, held resources, the queue's cap, the bursts, the CPU burner."""
+        if self.scenario_started is not None:
+            return
+        w = self.workload = self.scenario_workload
+        for component in COMPONENTS:
+            self.obs.set_health(component, component not in w.unhealthy)
+        self._queues.cap = w.queue_cap
+        self._hold_resources()
+        if w.cpu_ratio is not None:
+            self._burner = threading.Thread(target=self._burn_cpu, args=(w.cpu_ratio,), name="demo-cpu", daemon=True)
+            self._burner.start()
+        with correlation(session_id=self._session_id, correlation_id=self._session_correlation):
+            self._bursts()
+            if self.obs.logger is not None:
+                self.obs.logger.log("INFO", f"scenario {self.scenario} starts", event="scenario_start",
+                                    scenario=self.scenario)
+        self.scenario_started = time.monotonic()
+
+    def _bursts(self) -> None:
+        """error-spike opens with failing tasks and agent errors at once (scenarios.workload says
+        how many), so that the rates over the [5m] windows pass their limits at the next scrape."""
+        w = self.workload
+        rng = random.Random(self._rng.random())
+        for agent in AGENTS:
+            for _ in range(w.burst_agent_errors):
+                self.obs.agent_error(agent, rng.choice(ERROR_CODES))
+        if w.burst_failure_ratio is None:
+            return
+        finished = sum(s.value for family in self.registry.collect() for s in family.samples
+                       if s.name == TASKS_TOTAL.name)
+        failed = sum(s.value for family in self.registry.collect() for s in family.samples
+                     if s.name == TASKS_TOTAL.name and s.labels.get("status") == "failed")
+        ratio = w.burst_failure_ratio
+        for _ in range(max(0, math.ceil((ratio * finished - failed) / (1 - ratio)))):
+            agent = rng.choice(AGENTS)
+            with correlation(correlation_id=new_correlation_id()):
+                queued = self.obs.tasks.enqueue(self._task_id(), agent=agent, priority="normal")
+                with self.obs.tasks.run(queued, model=self._model_for(agent, rng)) as run:
+                    run.fail(BURST_ERROR_CODE)
+
+    def _burn_cpu(self, ratio: float) -> None:
+        """Hold this process's CPU use at `ratio` of one core - all its threads together, as
+        process_cpu_seconds_total counts them - with one busy thread, duty-cycled by
+        time.process_time() feedback. One thread: it holds the GIL while it spins and can use at
+        most one core, so on 2 cores the other processes keep the other one; the other threads of
+        the demo get the GIL at the interpreter's switch interval."""
+        owed = 0.0
+        last_wall, last_cpu = time.monotonic(), time.process_time()
+        while not self._stopping.is_set():
+            now, cpu = time.monotonic(), time.process_time()
+            owed += ratio * (now - last_wall) - (cpu - last_cpu)
+            owed = max(-BURN_SLACK_SECONDS, min(BURN_SLACK_SECONDS, owed))
+            last_wall, last_cpu = now, cpu
+            if owed > 0:
+                end = cpu + min(owed, BURN_SLICE_SECONDS)
+                while time.process_time() < end:
+                    pass
+            else:
+                self._stopping.wait(min(BURN_SLICE_SECONDS, -owed / ratio))
 
     def wait(self, duration: float | None = None) -> None:
         """Block for `duration` real seconds (None: until stop() from another thread)."""
@@ -196,7 +284,7 @@ class Demo:
         if self._stopping.is_set() and not self._threads:
             return
         self._stopping.set()
-        for thread in self._threads + ([self._batch_thread] if self._batch_thread else []):
+        for thread in self._threads + [t for t in (self._batch_thread, self._burner) if t is not None]:
             thread.join(timeout=10)
         self._threads = []
         for task in self._queues.drain():
@@ -214,13 +302,13 @@ class Demo:
         """The resources scenario: real memory and descriptors held by this process (the process
         collector reports them), and a simulated fill level of the log volume."""
         w = self.workload
-        if w.process_extra_bytes:
-            self._held_memory = bytearray(b"\x01") * w.process_extra_bytes  # written, so resident
         for _ in range(w.process_extra_fds):
             self._held_fds.append(os.open(os.devnull, os.O_RDONLY))
         if w.disk_usage_ratio is not None:
             ratio = w.disk_usage_ratio
             self.obs.metrics.fed(DISK_USAGE).labels(volume=LOG_VOLUME).set_function(lambda: ratio)
+        if w.process_extra_bytes:  # last: touching every page takes a moment
+            self._held_memory = bytearray(b"\x01") * w.process_extra_bytes  # written, so resident
 
     def _release_resources(self) -> None:
         self._held_memory = None
@@ -265,11 +353,10 @@ class Demo:
 
     def _produce(self) -> None:
         rng = random.Random(self._rng.random())
-        low, high = self.workload.task_seconds
-        capacity = len(AGENTS) * AGENTS_PER_TYPE / ((low + high) / 2)  # tasks per simulated second
-        rate = capacity * self.workload.load
         while not self._stopping.is_set():
-            self._sleep(rng.expovariate(rate))
+            low, high = self.workload.task_seconds  # read each time: the scenario may switch
+            capacity = len(AGENTS) * AGENTS_PER_TYPE / ((low + high) / 2)  # tasks per simulated second
+            self._sleep(rng.expovariate(capacity * self.workload.load))
             if not self._queues.wait_for_room(self._stopping):
                 return
             agent = rng.choice(AGENTS)
@@ -326,6 +413,8 @@ class Demo:
         owed_errors = 0.0
         last = time.monotonic()
         while not self._stopping.wait(HOUSEKEEPING_REAL_SECONDS):
+            if self.scenario_started is None and self.start_file is not None and self.start_file.exists():
+                self.begin_scenario()
             now = time.monotonic()
             for agent in AGENTS:
                 level = self.workload.memory_hog_bytes if agent in MEMORY_HOGS else self.workload.memory_bytes
@@ -343,8 +432,9 @@ class Demo:
                 self._batch_thread = threading.Thread(target=wrap(self._team_batch), args=(rng.random(),),
                                                       name="demo-batch", daemon=True)
                 self._batch_thread.start()
-            stops_after = self.exporter_stops_after
-            if stops_after is not None and not self._exporter_stopped and now - self._started_real >= stops_after:
+            stops_after, began = self.exporter_stops_after, self.scenario_started
+            if stops_after is not None and began is not None and not self._exporter_stopped \
+                    and time.monotonic() - began >= stops_after:
                 self._exporter_stopped = True
                 if self.obs.logger is not None:
                     self.obs.logger.log("WARN", f"scenario {self.scenario}: the exporter stops answering scrapes")
@@ -375,7 +465,9 @@ def run_demo(loaded: Loaded, scenario: str, *, speed: float, port: int | None, d
              host: str | None = None, log_dir: Path | None = None, console: bool = True, seed: int | None = None,
              announce: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Demo:
     """What `orchestrator demo` runs: start, serve until `duration` or Ctrl-C, stop."""
-    demo = Demo(loaded, scenario, speed=speed, port=port, host=host, log_dir=log_dir, console=console, seed=seed)
+    start_file = os.environ.get(START_FILE_ENV)
+    demo = Demo(loaded, scenario, speed=speed, port=port, host=host, log_dir=log_dir, console=console, seed=seed,
+                start_file=Path(start_file) if start_file else None)
     demo.start()
     try:
         alerts = ", ".join(SCENARIO_ALERTS[scenario]) or "none"
