@@ -15,7 +15,19 @@ them and writes adapted copies into its run directory:
 - with Timings (tests, `stack up --fast`): scrape and evaluation intervals, each rule's `for`
   (divided by the demo's speed, so it spans the same simulated time, with a floor) and the
   routes' group_wait/group_interval/repeat_interval. Expressions, labels, routing, inhibition,
-  time intervals and templates stay as generated.
+  time intervals and templates stay as generated - except where Timings.range_divisor asks for
+  shorter range windows (the cpu scenario's stack, see `shorten_ranges`): then only the durations
+  of the range selectors and subqueries of the named alerts change, found on the PromQL syntax
+  tree.
+
+With `hold=True` the demos of exporter.scenarios.SWITCHED scenarios (down, error-spike) run the
+normal workload until `NativeStack.begin()`: that waits until Prometheus has scraped every demo
+(twice, so rate() has a baseline) and evaluated its rules, then switches them to their scenario
+(exporter.demo's start file) and sets `started` to that moment. The other scenarios run from their
+process's start (scenarios.py says why); for a stack of only those, begin() sets `started` one
+scrape interval before Prometheus's first successful scrape of a demo: the condition was there
+already, and the floor of a latency counts one scrape interval for the scrape that sees it. Either
+way a latency measured from `started` holds neither Prometheus's start nor its first-scrape delay.
 """
 
 from __future__ import annotations
@@ -29,10 +41,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import promql_parser as pp
 import yaml
 
 from .processes import (LOOPBACK, READY_TIMEOUT, Service, StackError, _no_proxy, find_binary, free_port,
@@ -75,6 +89,12 @@ class Timings:
     group_wait: str | None = None
     group_interval: str | None = None
     repeat_interval: str | None = None
+    # Range windows ([5m] of rate(), subquery ranges) divided by this - only in the rules of the
+    # alerts named in range_alerts (all alerting rules when None) - with a floor of
+    # min_range_seconds. 1.0 keeps every expression as generated.
+    range_divisor: float = 1.0
+    min_range_seconds: float = 5.0
+    range_alerts: frozenset[str] | None = None
 
     def short_for(self, duration: str) -> str:
         value = seconds(duration)
@@ -82,14 +102,31 @@ class Timings:
             return duration
         return f"{max(self.min_for_seconds, math.ceil(value / self.for_divisor)):g}s"
 
+    def short_range(self, seconds_: float) -> float:
+        if self.range_divisor == 1:
+            return seconds_
+        return max(self.min_range_seconds, math.ceil(seconds_ / self.range_divisor))
+
+    def shortens_ranges_of(self, alert: str) -> bool:
+        return self.range_divisor != 1 and (self.range_alerts is None or alert in self.range_alerts)
+
     def describe(self) -> str:
-        return (f"scrape {self.scrape_interval or 'as generated'}, evaluation {self.evaluation_interval or 'as generated'}, "
+        text = (f"scrape {self.scrape_interval or 'as generated'}, evaluation {self.evaluation_interval or 'as generated'}, "
                 f"`for` / {self.for_divisor:g} (at least {self.min_for_seconds:g}s), group_wait "
                 f"{self.group_wait or 'as generated'}, group_interval {self.group_interval or 'as generated'}")
+        if self.range_divisor != 1:
+            which = ", ".join(sorted(self.range_alerts)) if self.range_alerts is not None else "every alert"
+            text += f", range windows / {self.range_divisor:g} (at least {self.min_range_seconds:g}s) in {which}"
+        return text
 
 
-def fast_timings(speed: float) -> Timings:
-    return Timings("1s", "1s", speed, 10, "1s", "2s", "1h")
+def fast_timings(speed: float, range_alerts: Sequence[str] = ()) -> Timings:
+    """`stack up --fast` and the tests: 1s intervals, `for` / speed (at least 10s), group_wait 1s,
+    group_interval 2s; the range windows of `range_alerts` (if any) / speed too (at least 5s)."""
+    timings = Timings("1s", "1s", speed, 10, "1s", "2s", "1h")
+    if range_alerts:
+        timings = replace(timings, range_divisor=speed, range_alerts=frozenset(range_alerts))
+    return timings
 
 
 def read_yaml(path: Path) -> Any:
@@ -131,12 +168,110 @@ def adapt_prometheus(config: dict[str, Any], *, job: str, targets: list[str], se
     return out
 
 
+def promql_duration(value: float) -> str:
+    """Seconds as a PromQL duration: 300 -> 5m, 10 -> 10s, 90 -> 1m30s."""
+    whole = int(round(value * 1000))
+    parts = []
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        if whole >= size:
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+    return "".join(parts) or "0s"
+
+
+def _range_nodes(node: Any) -> Iterator[Any]:
+    """The outermost MatrixSelector and SubqueryExpr nodes under `node` (a subquery's own range
+    nodes are reached through it)."""
+    if isinstance(node, (pp.MatrixSelector, pp.SubqueryExpr)):
+        yield node
+        return
+    for name in ("expr", "lhs", "rhs", "param"):
+        child = getattr(node, name, None)
+        if child is not None and not isinstance(child, (str, float, int)):
+            yield from _range_nodes(child)
+    for child in getattr(node, "args", None) or []:
+        yield from _range_nodes(child)
+
+
+def _replace_all(text: str, old: str, new: str, where: str) -> str:
+    """Replace each occurrence of the exact node text `old` that is not the tail of a longer name
+    (bar[5m] inside foo_bar[5m])."""
+    out, start, found = [], 0, 0
+    while (index := text.find(old, start)) >= 0:
+        before = text[index - 1] if index else " "
+        if before.isalnum() or before in "_:":
+            out.append(text[start:index + 1])
+            start = index + 1
+            continue
+        out.append(text[start:index] + new)
+        start = index + len(old)
+        found += 1
+    if not found:
+        raise ValueError(f"{where}: {old!r} not found in {text!r}")
+    return "".join(out) + text[start:]
+
+
+def _shortened_text(node: Any, divide: Callable[[float], float], where: str) -> str:
+    """The text of a MatrixSelector/SubqueryExpr with its range (and a subquery's step) divided,
+    and the range nodes inside a subquery shortened too; everything else as the parser prints it."""
+    text = node.prettify()
+    if isinstance(node, pp.SubqueryExpr):
+        for inner in _range_nodes(node.expr):
+            text = _replace_all(text, inner.prettify(), _shortened_text(inner, divide, where), where)
+        step = promql_duration(node.step.total_seconds()) if node.step else ""
+        old = f"[{promql_duration(node.range.total_seconds())}:{step}]"
+        new_step = promql_duration(divide(node.step.total_seconds())) if node.step else ""
+        new = f"[{promql_duration(divide(node.range.total_seconds()))}:{new_step}]"
+    else:
+        old = f"[{promql_duration(node.range.total_seconds())}]"
+        new = f"[{promql_duration(divide(node.range.total_seconds()))}]"
+    # The range follows the selector (or the parenthesised subquery expression) and precedes any
+    # offset/@ modifier: its last occurrence in the node's own text.
+    index = text.rfind(old)
+    if index < 0:
+        raise ValueError(f"{where}: no {old} in {text!r}")
+    return text[:index] + new + text[index + len(old):]
+
+
+def shorten_ranges(expr: str, divide: Callable[[float], float], where: str = "expr") -> str:
+    """`expr` with the range of every matrix selector and subquery divided (rate(x[5m]) ->
+    rate(x[10s])), on the syntax tree: each range node's exact text (its prettify()) is replaced
+    in the prettified expression by the same node printed with the shorter range. The result is
+    parsed again and checked to hold the same selectors with the expected ranges, nothing else
+    changed. An expression without range nodes is returned as it was."""
+    tree = pp.parse(expr)
+    nodes = list(_range_nodes(tree))
+    if not nodes:
+        return expr
+    text = tree.prettify()
+    replacements = {node.prettify(): _shortened_text(node, divide, where) for node in nodes}  # one per text
+    for old, new in replacements.items():
+        text = _replace_all(text, old, new, where)
+
+    def ranges(root: Any) -> list[tuple[str, float, str]]:
+        out = []
+        for n in _range_nodes(root):
+            inner = n.vector_selector.prettify() if isinstance(n, pp.MatrixSelector) else type(n.expr).__name__
+            out.append((type(n).__name__, n.range.total_seconds(), inner))
+            if isinstance(n, pp.SubqueryExpr):
+                out += ranges(n.expr)
+        return out
+
+    expected = [(kind, divide(seconds_), inner) for kind, seconds_, inner in ranges(tree)]
+    got = ranges(pp.parse(text))
+    if got != expected:
+        raise ValueError(f"{where}: shortening the ranges of {expr!r} gave {text!r}: {got} instead of {expected}")
+    return text
+
+
 def adapt_rules(document: dict[str, Any], timings: Timings) -> dict[str, Any]:
     out = yaml.safe_load(yaml.safe_dump(document))
     for group in out.get("groups", []):
         for rule in group.get("rules", []):
             if "alert" in rule and "for" in rule:
                 rule["for"] = timings.short_for(rule["for"])
+            if "alert" in rule and timings.shortens_ranges_of(rule["alert"]):
+                rule["expr"] = shorten_ranges(str(rule["expr"]), timings.short_range, where=f"alert {rule['alert']}")
     return out
 
 
@@ -184,6 +319,55 @@ class NativeStack:
     recorder: Recorder | None = None
     secrets: dict[str, str] = field(default_factory=dict)
     started: float = 0.0
+    job: str = "orchestrator"
+    held: bool = False  # begin() has yet to run (hold=True)
+    scrape_interval: float = 0.0  # of the job, as adapted
+
+    def begin(self, timeout: float = 3 * READY_TIMEOUT) -> float:
+        """With hold=True: wait until Prometheus has scraped every demo at least twice with
+        success and then evaluated every rule group; switch the held demos to their scenario (each
+        demo's start file) and return the new `started` (time.monotonic()): the switch, or with no
+        held demo one scrape interval before the first successful scrape of a demo. Without hold,
+        or once begun, return `started` as it is. Raises StackError with the logs at the timeout."""
+        if not self.held:
+            return self.started
+        deadline = time.monotonic() + timeout
+        targets = {f"{LOOPBACK}:{d.port}" for d in self.demos}
+        query = f'count_over_time(up{{job="{self.job}"}}[1h]) and on (instance) up{{job="{self.job}"}} == 1'
+        while True:
+            answer = self.prometheus.get("/api/v1/query", query=query)
+            seen = {r["metric"].get("instance"): float(r["value"][1]) for r in answer["data"]["result"]}
+            if all(seen.get(t, 0) >= 2 for t in targets):
+                break
+            self._before(deadline, f"Prometheus has not scraped every demo twice ({seen}, want {sorted(targets)})")
+        scraped = time.time()
+        while True:
+            groups = self.prometheus.get("/api/v1/rules")["data"]["groups"]
+            if groups and all(rfc3339(g.get("lastEvaluation")) > scraped for g in groups):
+                break
+            self._before(deadline, "Prometheus has not evaluated its rules since the demos were scraped")
+        from exporter.scenarios import SWITCHED
+
+        switched = [d for d in self.demos if d.name.removeprefix("demo-") in SWITCHED]
+        for demo in switched:
+            (demo.log_file.parent / START_FILE).write_text("start\n", encoding="utf-8")
+        if switched:
+            self.started = time.monotonic()
+        else:
+            first = min(self._first_scrape(t) for t in targets)
+            self.started = first - (time.time() - time.monotonic()) - self.scrape_interval
+        self.held = False
+        return self.started
+
+    def _first_scrape(self, target: str) -> float:
+        """Epoch seconds of Prometheus's first successful scrape of target (its raw `up` samples)."""
+        answer = self.prometheus.get("/api/v1/query", query=f'up{{job="{self.job}",instance="{target}"}}[1h]')
+        return min(float(t) for r in answer["data"]["result"] for t, v in r["values"] if v == "1")
+
+    def _before(self, deadline: float, problem: str) -> None:
+        if time.monotonic() > deadline:
+            raise StackError(f"{problem}\n{self.logs()}")
+        time.sleep(0.1)
 
     @property
     def prometheus(self) -> Service:
@@ -204,6 +388,20 @@ class NativeStack:
         return lines
 
 
+START_FILE = "start"  # in a held demo's directory: its scenario starts once this file exists
+
+
+def rfc3339(text: str | None) -> float:
+    """Prometheus's timestamps (nanosecond fractions) as epoch seconds; 0 for none."""
+    if not text or text.startswith("0001-"):
+        return 0.0
+    match = re.fullmatch(r"(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    whole = datetime.fromisoformat(match.group(1) + (match.group(3).replace("Z", "+00:00")))
+    return whole.timestamp() + float("0." + (match.group(2) or "0"))
+
+
 def demo_command(scenario: str, port: int, *, speed: float, log_dir: Path, spec: Path,
                  duration: float | None, seed: int | None) -> list[str]:
     command = [sys.executable, "-c", "from observability.cli import main; main()", "demo", "--scenario", scenario,
@@ -217,12 +415,20 @@ def demo_command(scenario: str, port: int, *, speed: float, log_dir: Path, spec:
 
 
 def start_demo(scenario: str, workdir: Path, *, root: Path, speed: float, duration: float | None = None,
-               seed: int | None = None, port: int = 0) -> Service:
+               seed: int | None = None, port: int = 0, hold: bool = False) -> Service:
+    """hold: the demo runs the normal workload until workdir/START_FILE exists (NativeStack.begin)."""
+    from exporter.scenarios import START_FILE_ENV
+
     log_dir = workdir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     # The demo runs the exporter code of `root`, beside the spec it reads.
     env = loopback_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
+    env.pop(START_FILE_ENV, None)
+    if hold:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / START_FILE).unlink(missing_ok=True)
+        env[START_FILE_ENV] = str(workdir / START_FILE)
     return start_service(
         f"demo-{scenario}",
         lambda p, _: demo_command(scenario, p, speed=speed, log_dir=log_dir, spec=root / "observability.yaml",
@@ -260,12 +466,13 @@ def native_stack(root: Path, run_dir: Path, scenarios: Sequence[str] = ("normal"
                  timings: Timings = Timings(), ports: dict[str, int] | None = None, demo_duration: float | None = None,
                  apply_silences: bool = True, alertmanager_config: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                  echo: Callable[[str], None] | None = None, seed: int | None = None,
-                 extra_targets: Sequence[str] = ()) -> Iterator[NativeStack]:
+                 extra_targets: Sequence[str] = (), hold: bool = False) -> Iterator[NativeStack]:
     """Start the receivers, Alertmanager, one demo per scenario and Prometheus (each one waited
     for), apply the generated silences, yield the stack; stop everything on the way out, whatever
     happens. ports: prometheus/alertmanager/exporter/receivers (missing or 0: a free one).
     alertmanager_config: a last change to the adapted Alertmanager config (tests: a window).
-    extra_targets: more host:port targets of the orchestrator job (tests: one nobody answers on)."""
+    extra_targets: more host:port targets of the orchestrator job (tests: one nobody answers on).
+    hold: the demos run the normal workload until stack.begin() starts their scenario."""
     # Absolute paths: each process runs in its own directory under run_dir.
     root, run_dir, ports = Path(root).resolve(), Path(run_dir).resolve(), ports or {}
     stack = NativeStack(root, run_dir)
@@ -284,11 +491,15 @@ def native_stack(root: Path, run_dir: Path, scenarios: Sequence[str] = ("normal"
             for index, scenario in enumerate(scenarios):
                 exporter_port = ports.get("exporter", 0) + index if ports.get("exporter") else 0
                 demo = start_demo(scenario, run_dir / f"demo-{index}-{scenario}", root=root, speed=speed,
-                                  duration=demo_duration, seed=seed, port=exporter_port)
+                                  duration=demo_duration, seed=seed, port=exporter_port, hold=hold)
                 exits.callback(demo.stop)
                 stack.demos.append(demo)
             generated = read_yaml(root / PROMETHEUS_CONFIG)
             job = next(s["job_name"] for s in generated["scrape_configs"] if s["job_name"] not in ("prometheus", "alertmanager"))
+            stack.job, stack.held = job, hold
+            stack.scrape_interval = seconds(timings.scrape_interval or next(
+                (s.get("scrape_interval") for s in generated["scrape_configs"] if s["job_name"] == job), None)
+                or generated["global"]["scrape_interval"])
             rules = {path.name: adapt_rules(read_yaml(path), timings) for path in sorted((root / RULES_DIR).glob("*.rules.yml"))}
             prometheus = start_prometheus(
                 lambda p: adapt_prometheus(generated, job=job, targets=[f"{LOOPBACK}:{d.port}" for d in stack.demos] + list(extra_targets),
