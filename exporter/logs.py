@@ -116,6 +116,7 @@ def _encode(value: Any) -> str:
         return _ENCODER.encode(value)
     return "".join(_C_ENCODER(value, 0))
 
+
 # The keys of a line (§2.1), in order.
 RECORD_KEYS = ("timestamp", "level", "correlation_id", "session_id", "component", "agent", "model", "event",
                "message", "metadata", "duration_ms", "tags")
@@ -419,7 +420,7 @@ def _json_value(value: Any) -> str:
 def _json_line(timestamp: str, level: str, correlation_id: Any, session_id: Any, component: Any, agent: Any,
                model: Any, event: Any, message: Any, metadata: dict[str, Any], duration_ms: Any,
                tags: list[Any]) -> str:
-    """The same bytes as encoding the record dict (tests/test_logs.py checks), built around fixed
+    """The same bytes as encoding the record dict (tests/test_tracing_logs.py checks), built around fixed
     key text: the encoder only sees the values, which is about twice as fast per line."""
     try:
         encoded_metadata = _encode(metadata)
