@@ -295,6 +295,7 @@ class Tracer(trace_api.Tracer):
 
 
 _SCALARS = frozenset((str, bool, int, float))
+_TEXT = frozenset((str,))
 
 
 def _cleaned(values: Mapping[str, Any] | None, maxlen: int | None, max_value_len: int | None,
@@ -305,7 +306,8 @@ def _cleaned(values: Mapping[str, Any] | None, maxlen: int | None, max_value_len
     if not values:
         return None if not dropped else BoundedAttributes(maxlen, None, immutable=False)
     if dropped == 0 and max_value_len is None and (maxlen is None or len(values) <= maxlen) and (
-            trusted or all(type(key) is str and key and type(value) in _SCALARS for key, value in values.items())):
+            trusted or (_SCALARS.issuperset(map(type, values.values())) and _TEXT.issuperset(map(type, values))
+                        and "" not in values)):  # type checks in C, no Python loop
         return values if trusted else dict(values)
     bounded = BoundedAttributes(maxlen, values, immutable=False, max_value_len=max_value_len)
     bounded.dropped += dropped
@@ -341,7 +343,9 @@ class Readable:
                 trace_api.Link(link.context, _cleaned(link.attributes, limits.max_link_attributes,
                                                       limits.max_attribute_length))
                 for link in span.links])
-        return ReadableSpan(name=span.name, context=span.get_span_context(), parent=parent, resource=self.resource,
+        # Not get_span_context(): it would cache the context in the span's __dict__, made for it.
+        context = span._context or SpanContext(span.trace_id, span.span_id, False, span.trace_flags, span.trace_state)
+        return ReadableSpan(name=span.name, context=context, parent=parent, resource=self.resource,
                             attributes=_cleaned(span.attributes, limits.max_span_attributes,
                                                 limits.max_span_attribute_length, span.dropped_attributes),
                             events=events, links=links, kind=span.kind, status=span.status,
