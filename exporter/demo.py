@@ -216,7 +216,8 @@ class Demo:
 
     def begin_scenario(self) -> None:
         """Switch from the normal workload to the scenario's (at start, or when the start file
-        appears): health, held resources, the queue's cap, the bursts, the CPU burner."""
+        appears): health, held resources, the queue's cap, the bursts and opening tasks, the CPU
+        burner."""
         if self.scenario_started is not None:
             return
         w = self.workload = self.scenario_workload
@@ -229,6 +230,12 @@ class Demo:
             self._burner.start()
         with correlation(session_id=self._session_id, correlation_id=self._session_correlation):
             self._bursts()
+            rng = random.Random(self._rng.random())
+            for agent in AGENTS:
+                for _ in range(w.opening_tasks):
+                    with correlation(correlation_id=new_correlation_id()):
+                        queued = self.obs.tasks.enqueue(self._task_id(), agent=agent, priority="normal")
+                    self._queues.put(queued, self._model_for(agent, rng))
             if self.obs.logger is not None:
                 self.obs.logger.log("INFO", f"scenario {self.scenario} starts", event="scenario_start",
                                     scenario=self.scenario)

@@ -100,6 +100,7 @@ class Workload:
     cpu_ratio: float | None = None      # CPU (of one core) the exporter process really uses
     burst_failure_ratio: float | None = None  # at the start: tasks fail at once until this share of all
     burst_agent_errors: int = 0         # at the start: errors per agent type at once
+    opening_tasks: int = 0              # at the start: tasks queued at once for each agent type
 
 
 def workload(scenario: str, model: Model) -> Workload:
@@ -134,9 +135,11 @@ def workload(scenario: str, model: Model) -> Workload:
         # waits for the ones ahead of it (more than queue_wait_max_seconds) and agents never idle.
         return replace(normal, load=3.0, queue_cap=int(2 * t["queue_backlog_max"]))
     if scenario == "slow":
-        # Just past the limits, so that the first slow tasks finish soon after the start.
+        # From just past the limits to three times them, and a task for every agent at once: slow
+        # tasks then finish steadily from the shortest duration on, not in waves
+        # (slow_task_detected needs a rise of the counter between two scrapes).
         low = max(t["slow_task_seconds"], t["latency_p95_max_ms"] / 1000)
-        return replace(normal, task_seconds=(1.1 * low, 1.5 * low))
+        return replace(normal, task_seconds=(1.1 * low, 3.0 * low), opening_tasks=AGENTS_PER_TYPE)
     if scenario == "memory":
         # Above the warning level, below the critical one: the MEDIUM alert, not the page.
         between = (t["memory_warning_bytes"] + t["memory_critical_bytes"]) / 2
