@@ -250,7 +250,8 @@ def stack() -> None:
               help="Simulated seconds per real second of the demo.")
 @click.option("--fast", is_flag=True,
               help="Shortened intervals: 1s scrape and evaluation, `for` divided by --speed (at least 10s), "
-                   "group_wait 1s, group_interval 2s.")
+                   "group_wait 1s, group_interval 2s; with --scenario cpu, process_cpu_high's range "
+                   "windows divided by --speed too.")
 @click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), default="build/native-stack",
               show_default=True, help="Adapted configs, data, secrets and logs go here.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=".",
@@ -275,7 +276,9 @@ def stack_up(scenarios: tuple[str, ...], speed: float, fast: bool, run_dir: Path
             raise click.BadParameter(f"{scenario!r} is not one of {', '.join(SCENARIO_ALERTS)}", param_hint="--scenario")
     ports = {} if free_ports else {"prometheus": names.PROMETHEUS_PORT, "alertmanager": names.ALERTMANAGER_PORT,
                                    "exporter": names.EXPORTER_PORT, "receivers": RECEIVERS_PORT}
-    timings = fast_timings(speed) if fast else Timings()
+    # The cpu scenario burns real CPU: with --fast its alert's windows shrink as its `for` does.
+    real_time = SCENARIO_ALERTS["cpu"] if "cpu" in scenarios else ()
+    timings = fast_timings(speed, range_alerts=real_time) if fast else Timings()
     shutil.rmtree(run_dir, ignore_errors=True)
 
     def terminate(*_: object) -> None:  # `kill` stops the stack as cleanly as Ctrl-C
