@@ -47,7 +47,6 @@ logs of the demo, Prometheus and Alertmanager of its stack.
 from __future__ import annotations
 
 import json
-import math
 import re
 import subprocess
 import sys
@@ -55,7 +54,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,14 +62,18 @@ from exporter.scenarios import AGENTS, MEMORY_HOG, MEMORY_HOGS, MODELS, SCENARIO
 from generators.alertmanager import PAGERDUTY_SEVERITY
 from observability import native_stack as ns
 from observability import spec as s
-from observability.lint_dashboards import grafana_to_promql
-from observability.model import Model
 from observability.silences import apply_silences, read_silences
 
 try:  # tests/ as a package, or the repository root on sys.path
     from tests import live
+    from tests.live_queries import (POLL, alert_lines, api, evaluate, ever_fired, notification_of, notified,
+                                    panel_queries, prometheus_alerts, query, receiver_path, recording_queries,
+                                    routed_receivers, variable_queries, wait_firing)
 except ImportError:  # pytest's default rootdir/tests on sys.path
     import live
+    from live_queries import (POLL, alert_lines, api, evaluate, ever_fired, notification_of, notified,
+                              panel_queries, prometheus_alerts, query, receiver_path, recording_queries,
+                              routed_receivers, variable_queries, wait_firing)
 
 pytestmark = pytest.mark.live
 
@@ -92,7 +94,6 @@ GRACE = 3.0
 # (30m -> 60s), so that an alert whose condition held from the start would have fired. It runs
 # last, so in a full run it is watched as long as the slowest scenario took.
 NORMAL_MARGIN = 15.0
-POLL = 0.5
 # Scenarios in test order: normal last, to watch it while the others make their alerts fire. The cpu
 # scenario has its own stack and test (test_process_cpu_high_fires_from_real_cpu_use).
 SCENARIOS = sorted((name for name in SCENARIO_ALERTS if name != CPU), key=lambda name: name == "normal")
@@ -112,8 +113,6 @@ EMPTY_IN_NORMAL: dict[str, str] = {
         "no alert fires in the normal scenario",
 }
 
-_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_]\w*)(?::\w+)?\}|([A-Za-z_]\w*))")
-_LABEL_VALUES = re.compile(r"^label_values\(\s*(?P<selector>.+?)\s*,\s*(?P<label>[A-Za-z_]\w*)\s*\)$")
 
 
 # --- the stacks ------------------------------------------------------------------------------
@@ -177,202 +176,10 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack
         yield out
 
 
-# --- Prometheus's HTTP API ---------------------------------------------------------------------
-
-def api(prometheus: ns.Service, path: str, **params: Any) -> dict[str, Any]:
-    """The JSON body of GET /api/v1/<path>, errors included (a bad query answers 400 with
-    {"status": "error", "error": ...}, which the caller reports)."""
-    response = prometheus.session.get(f"{prometheus.url}/api/v1/{path}", params=params, timeout=10)
-    try:
-        body: dict[str, Any] = response.json()
-    except ValueError:
-        raise AssertionError(f"GET /api/v1/{path} {params}: {response.status_code} {response.text[:500]}") from None
-    return body
-
-
-def query(prometheus: ns.Service, expr: str) -> dict[str, Any]:
-    return api(prometheus, "query", query=expr)
-
-
-def prometheus_alerts(prometheus: ns.Service) -> list[dict[str, Any]]:
-    body = api(prometheus, "alerts")
-    assert body.get("status") == "success", body
-    return list(body["data"]["alerts"])
-
-
-# --- evaluating queries --------------------------------------------------------------------
-
-def evaluate(prometheus: ns.Service, queries: dict[str, str], allowed_empty: dict[str, str]) -> list[str]:
-    """Run each query (where -> PromQL) as an instant query; one line per problem: an error
-    (status not success), an empty result (unless allowed), a result with no finite sample, or an
-    allowed-empty query that is not empty (the allow-list must not hide a working query)."""
-    problems = []
-    for where, expr in queries.items():
-        answer = query(prometheus, expr)
-        if answer.get("status") != "success":
-            problems.append(f"{where}: {expr}\n    error: {answer.get('errorType')}: {answer.get('error')}")
-            continue
-        result = answer["data"]["result"]
-        if answer["data"]["resultType"] == "scalar":
-            result = [{"metric": {}, "value": result}]
-        values = [float(sample["value"][1]) for sample in result]
-        if expr in allowed_empty:
-            if values:
-                problems.append(f"{where}: {expr}\n    is allowed to be empty ({allowed_empty[expr]}) "
-                                f"but returned {result}: take it off the allow-list")
-        elif not values:
-            problems.append(f"{where}: {expr}\n    returned no samples")
-        elif not any(math.isfinite(v) for v in values):
-            problems.append(f"{where}: {expr}\n    returned only non-finite values: {result}")
-    return problems
-
-
-def dashboard_files() -> list[Path]:
-    files = sorted((ROOT / "dashboards").glob("*.json"))
-    assert files, "no dashboards/*.json: run `make generate`"
-    return files
-
-
-def _all_values(dashboard: dict[str, Any]) -> dict[str, str]:
-    """Variable name -> the value it takes with "All" selected (its allValue)."""
-    out = {}
-    for variable in dashboard.get("templating", {}).get("list", []):
-        if variable.get("type") == "query":
-            assert variable.get("includeAll") and variable.get("allValue"), \
-                f"{dashboard['uid']}: variable {variable['name']} has no All value"
-            out[variable["name"]] = variable["allValue"]
-    return out
-
-
-def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for panel in panels:
-        yield panel
-        yield from _panels(panel.get("panels", []))
-
-
-def as_promql(expr: str, variables: dict[str, str], where: str) -> str:
-    """A panel query as Prometheus gets it from Grafana with every variable on All: the interval
-    macros through grafana_to_promql (the dashboard lint's own translation: $__rate_interval ->
-    5m), then $agent, ${model}, ${status:regex}... replaced by their allValue `.*`."""
-    query = grafana_to_promql(expr)
-
-    def one(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        assert name in variables, f"{where}: {expr} uses ${name}, which is not a query variable of its dashboard"
-        return variables[name]
-
-    return _VARIABLE.sub(one, query)
-
-
-def panel_queries() -> dict[str, str]:
-    """Every target of every panel of the committed dashboards: "uid / panel title / refId" -> PromQL."""
-    out = {}
-    for file in dashboard_files():
-        dashboard = json.loads(file.read_text(encoding="utf-8"))
-        variables = _all_values(dashboard)
-        for panel in _panels(dashboard.get("panels", [])):
-            for target in panel.get("targets", []):
-                if "expr" in target:
-                    where = f"{file.name} / {panel.get('title')} / {target.get('refId')}"
-                    out[where] = as_promql(target["expr"], variables, where)
-    return out
-
-
-def variable_queries() -> list[tuple[str, str, str]]:
-    """(where, metric selector, label) of each label_values(metric, label) variable."""
-    out = []
-    for file in dashboard_files():
-        dashboard = json.loads(file.read_text(encoding="utf-8"))
-        for variable in dashboard.get("templating", {}).get("list", []):
-            if variable.get("type") != "query":
-                continue
-            query = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
-            match = _LABEL_VALUES.match(query.strip())
-            assert match, f"{file.name}: variable {variable['name']}: {query!r} is not label_values(metric, label)"
-            out.append((f"{file.name} / ${variable['name']}", match.group("selector"), match.group("label")))
-    return out
-
-
-def recording_queries(model: Model) -> dict[str, str]:
-    """Each recording rule's series, selected by its name and static labels."""
-    out = {}
-    for rule in model.recording_rules:
-        labels = ", ".join(f'{k}="{v}"' for k, v in rule.labels)
-        selector = f"{rule.record}{{{labels}}}" if labels else rule.record
-        out[f"recording rule {selector}"] = selector
-    return out
-
-
 def _wait_age(stack: Stack, seconds: float) -> None:
     left = seconds - stack.age()
     if left > 0:
         time.sleep(left)
-
-
-# --- waiting for alerts and notifications ------------------------------------------------------
-
-def _alert_lines(alerts: list[dict[str, Any]]) -> str:
-    if not alerts:
-        return "    (none)"
-    return "\n".join(f"    {a['state']:8} {a['labels'].get('alertname')} {a['labels'].get('severity')} "
-                     f"{ {k: v for k, v in a['labels'].items() if k not in ('alertname', 'severity')} } "
-                     f"value={a.get('value')} since {a.get('activeAt')}" for a in alerts)
-
-
-def wait_firing(prometheus: ns.Service, names: set[str], deadline: float) -> list[dict[str, Any]]:
-    """Poll /api/v1/alerts until every alert in `names` has a firing instance; return the alerts.
-    At the deadline, fail with what is firing and pending."""
-    while True:
-        alerts = prometheus_alerts(prometheus)
-        firing = {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
-        if names <= firing:
-            return alerts
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out waiting for {sorted(names - firing)} to fire "
-                                 f"(expected {sorted(names)}); alerts on Prometheus now:\n{_alert_lines(alerts)}")
-        time.sleep(POLL)
-
-
-def ever_fired(prometheus: ns.Service) -> dict[str, float]:
-    """"alertname severity {labels}" -> evaluations in state firing, over Prometheus's whole life
-    (the ALERTS series the rule manager writes at each evaluation)."""
-    answer = query(prometheus, 'count_over_time(ALERTS{alertstate="firing"}[1h])')
-    assert answer["status"] == "success", answer
-    return {json.dumps(sample["metric"], sort_keys=True): float(sample["value"][1])
-            for sample in answer["data"]["result"]}
-
-
-def notification_of(path: str, body: dict[str, Any]) -> tuple[str, str]:
-    """(alertname, "firing"/"resolved") of a Slack message or a PagerDuty event."""
-    if path.startswith("/pagerduty/"):
-        status = "resolved" if body["event_action"] == "resolve" else "firing"
-        return body["payload"]["custom_details"]["alertname"], status
-    title = body["attachments"][0]["title"]  # [FIRING:n] name (SEVERITY) or [RESOLVED] name (SEVERITY)
-    return title.partition("] ")[2].rsplit(" (", 1)[0], "resolved" if title.startswith("[RESOLVED]") else "firing"
-
-
-def notified(recorder: live.Recorder, alertname: str, status: str = "firing") -> dict[str, list[dict[str, Any]]]:
-    """Path -> the notifications of `alertname` with `status` that arrived there."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for _, path, body in recorder.received():
-        if notification_of(path, body) == (alertname, status):
-            out.setdefault(path, []).append(body)
-    return out
-
-
-def receiver_path(model: Model, receiver: str) -> str | None:
-    """Where the local receivers take this receiver's notifications; None: it notifies nobody."""
-    spec = model.receivers[receiver]
-    if isinstance(spec, s.SlackReceiver):
-        return live.slack_path(receiver)
-    if isinstance(spec, s.PagerDutyReceiver):
-        return live.pagerduty_path(receiver)
-    return None
-
-
-def routed_receivers(model: Model, severities: set[str]) -> list[str]:
-    """§5.3: the receivers the spec routes these severities to."""
-    return sorted({r for route in model.routes if route.severity in severities for r in route.receivers})
 
 
 def am_groups(stack: Stack, alertname: str) -> set[str]:
@@ -441,7 +248,7 @@ def test_process_cpu_high_fires_from_real_cpu_use(cpu_stack: Stack) -> None:
         raise _fail(stack, exc) from None
     firing = [a for a in alerts if a["labels"]["alertname"] == alert and a["state"] == "firing"]
     assert [(a["labels"]["severity"], a["labels"]["instance"]) for a in firing] == \
-        [("MEDIUM", _target(stack))], _alert_lines(firing)
+        [("MEDIUM", _target(stack))], alert_lines(firing)
     check_receivers(stack, alert)
     critical = [key for key in ever_fired(stack.prometheus)
                 if json.loads(key).get("alertname") == alert and json.loads(key).get("severity") != "MEDIUM"]
@@ -536,7 +343,7 @@ def test_each_scenario_makes_its_alerts_fire(stacks: dict[str, Stack], scenario:
         fired = ever_fired(prometheus)
         assert not fired, (f"the {scenario} scenario fired alerts within {stack.age():.0f} s "
                            f"(firing evaluations per alert): {fired}\nalerts now:\n"
-                           f"{_alert_lines(prometheus_alerts(prometheus))}")
+                           f"{alert_lines(prometheus_alerts(prometheus))}")
         assert stack.recorder.received() == [], stack.recorder.received()
         # Prometheus loaded and evaluated every rule: one that errors is never pending nor firing.
         rules = [r for g in api(prometheus, "rules")["data"]["groups"] for r in g["rules"]]
@@ -553,17 +360,17 @@ def test_each_scenario_makes_its_alerts_fire(stacks: dict[str, Stack], scenario:
     except AssertionError as exc:
         raise _fail(stack, exc) from None
     firing = [a for a in alerts if a["state"] == "firing"]
-    print(f"{scenario}: all expected alerts firing after {stack.age():.1f} s; firing:\n{_alert_lines(firing)}")
+    print(f"{scenario}: all expected alerts firing after {stack.age():.1f} s; firing:\n{alert_lines(firing)}")
     if scenario == "down":
         _check_down(stack, firing)
     if scenario == "memory":
         # Between the warning and the critical level: the MEDIUM alert for the hogs, not the page.
         memory = [a for a in firing if a["labels"]["alertname"] == "memory_usage_high"]
         assert {(a["labels"]["agent_type"], a["labels"]["severity"]) for a in memory} == \
-            {(hog, "MEDIUM") for hog in MEMORY_HOGS}, _alert_lines(memory)
+            {(hog, "MEDIUM") for hog in MEMORY_HOGS}, alert_lines(memory)
     if scenario == "resources":
         # Halfway between the levels: the MEDIUM rule of each escalating alert, never the CRITICAL one.
-        assert {a["labels"]["severity"] for a in firing} == {"MEDIUM"}, _alert_lines(firing)
+        assert {a["labels"]["severity"] for a in firing} == {"MEDIUM"}, alert_lines(firing)
 
 
 @pytest.mark.parametrize("alert", DELIVERED)
@@ -664,7 +471,7 @@ def _check_down(stack: Stack, firing: list[dict[str, Any]]) -> None:
     the demo's instance), not because the series was absent before the first scrape; the exporter
     stopped answering while the demo process kept running."""
     down = [a for a in firing if a["labels"]["alertname"] == "orchestrator_down"]
-    assert [a["labels"].get("instance") for a in down] == [_target(stack)], _alert_lines(down)
+    assert [a["labels"].get("instance") for a in down] == [_target(stack)], alert_lines(down)
     answer = query(stack.prometheus, f'max_over_time(up{{job="orchestrator",instance="{_target(stack)}"}}[1h])')
     assert [x["value"][1] for x in answer["data"]["result"]] == ["1"], f"the target was never up: {answer}"
     assert stack.demo.process.poll() is None, f"the demo exited instead of stopping its exporter:\n{stack.logs()}"
