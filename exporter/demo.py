@@ -12,10 +12,9 @@ the instrumentation's clock is the simulated one, so recorded durations are simu
 (spans keep real time: OpenTelemetry stamps them itself).
 
 Scenario start: at once, or - for the scenarios.SWITCHED ones, given a start file (`start_file`,
-or the file the environment variable scenarios.START_FILE_ENV names, which
-observability.native_stack sets for a held stack) - the demo runs the normal workload until the
-file exists and then switches to the scenario, so that a stack can start its clock once
-Prometheus is watching. The switch happens on the housekeeping thread (every
+`orchestrator demo --start-file`, which observability.native_stack passes for a held stack) -
+the demo runs the normal workload until the file exists and then switches to the scenario, so
+that a stack can start its clock once Prometheus is watching. The switch happens on the housekeeping thread (every
 HOUSEKEEPING_REAL_SECONDS); what a scenario changes when it starts: health, the held memory and
 descriptors, the queue's cap, the bursts of error-spike, the CPU burner of cpu.
 
@@ -49,7 +48,7 @@ from .context import ContextThreadPoolExecutor, correlation, new_correlation_id,
 from .http import ExporterServer
 from .instrument import LOG_VOLUME, Instrumentation, ParallelBatch
 from .scenarios import (AGENTS, AGENTS_PER_TYPE, BATCH_SIZE, ERROR_CODES, FILE_OPERATIONS, MCP_PLUGINS, MEMORY_HOGS,
-                        MODELS, PRIORITIES, RETRYABLE, SCENARIO_ALERTS, START_FILE_ENV, SWITCHED, workload)
+                        MODELS, PRIORITIES, RETRYABLE, SCENARIO_ALERTS, SWITCHED, workload)
 from .tasks import QueuedTask
 
 COMPONENTS = ("scheduler", "queue", "agents", "logging")
@@ -470,11 +469,11 @@ class Demo:
 
 def run_demo(loaded: Loaded, scenario: str, *, speed: float, port: int | None, duration: float | None,
              host: str | None = None, log_dir: Path | None = None, console: bool = True, seed: int | None = None,
+             start_file: Path | None = None,
              announce: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Demo:
     """What `orchestrator demo` runs: start, serve until `duration` or Ctrl-C, stop."""
-    start_file = os.environ.get(START_FILE_ENV)
     demo = Demo(loaded, scenario, speed=speed, port=port, host=host, log_dir=log_dir, console=console, seed=seed,
-                start_file=Path(start_file) if start_file else None)
+                start_file=start_file)
     demo.start()
     try:
         alerts = ", ".join(SCENARIO_ALERTS[scenario]) or "none"

@@ -9,7 +9,8 @@ waits by `speed`. Rates that alerts compute with rate() are per real second, so 
 burst of error-spike is paced in real time, whatever the speed.
 
 A scenario starts with the demo's process. Only the SWITCHED scenarios can start later: when the
-environment names a start file (START_FILE_ENV, set by observability.native_stack for `hold=True`),
+demo is given a start file (`orchestrator demo --start-file`, which observability.native_stack
+passes for `hold=True`),
 their demo runs the normal workload until that file exists and then switches - `down` must have
 been seen up before it stops answering, and error-spike's opening burst must come after a sample
 of the counters at their normal level, or rate() does not see it. The other scenarios' conditions
@@ -25,6 +26,7 @@ import re
 from dataclasses import dataclass, replace
 
 from observability.model import Model
+from observability.promql import parse, range_nodes, selector_names
 
 SCENARIO_ALERTS: dict[str, tuple[str, ...]] = {
     "normal": (),
@@ -47,13 +49,8 @@ SCENARIO_ALERTS: dict[str, tuple[str, ...]] = {
     "cpu": ("process_cpu_high",),
 }
 
-# The environment variable naming a held demo's start file, and the scenarios that wait for it
-# (see the module docstring).
-START_FILE_ENV = "ORCHESTRATOR_DEMO_START_FILE"
+# The scenarios that wait for a held demo's start file (see the module docstring).
 SWITCHED: tuple[str, ...] = ("down", "error-spike")
-# The range window of the spec's rate rules ([5m]): a burst of RATE_WINDOW_SECONDS x limit events
-# moves rate() past the limit at the first scrape that sees it.
-RATE_WINDOW_SECONDS = 300
 # The error-spike burst: that many times the events needed to pass the limit, against rate()'s
 # extrapolation and a window that holds the normal minutes before.
 BURST_MARGIN = 1.5
@@ -103,6 +100,22 @@ class Workload:
     opening_tasks: int = 0              # at the start: tasks queued at once for each agent type
 
 
+def window_seconds(model: Model, alert: str) -> float:
+    """The longest range window behind the alert's expression, through the recording rules it
+    reads (orchestrator:agent_errors:rate5m -> rate(...[5m]) -> 300): a burst of that many seconds'
+    worth of events at the limit moves rate() past it at the first scrape that sees it."""
+    exprs = [rule.expr for a in model.alerts if a.name == alert for rule in a.rules]  # escalations too
+    recorded = {rule.record: rule.expr for rule in model.recording_rules}
+
+    def longest(text: str) -> float:
+        tree = parse(text)
+        windows = [node.range.total_seconds() for node in range_nodes(tree)]
+        windows += [longest(recorded[name]) for name in set(selector_names(tree)) if name in recorded]
+        return max(windows, default=0.0)
+
+    return max(longest(expr) for expr in exprs)
+
+
 def workload(scenario: str, model: Model) -> Workload:
     if scenario not in SCENARIO_ALERTS:
         raise ValueError(f"scenario: {scenario!r} is not one of {', '.join(SCENARIO_ALERTS)}")
@@ -129,7 +142,8 @@ def workload(scenario: str, model: Model) -> Workload:
         failure = min(0.9, 2.4 * t["task_failure_ratio_critical"])
         return replace(normal, failure_ratio=failure, agent_errors_per_second=10 * t["agent_error_rate_max"],
                        burst_failure_ratio=failure,
-                       burst_agent_errors=math.ceil(BURST_MARGIN * RATE_WINDOW_SECONDS * t["agent_error_rate_max"]))
+                       burst_agent_errors=math.ceil(BURST_MARGIN * window_seconds(model, "agent_error_spike")
+                                                    * t["agent_error_rate_max"]))
     if scenario == "backlog":
         # Three times what the agents manage: the queue stays at twice the backlog limit, each task
         # waits for the ones ahead of it (more than queue_wait_max_seconds) and agents never idle.

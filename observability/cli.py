@@ -172,8 +172,10 @@ def silence_apply(alertmanager_url: str, silences_file: Path) -> None:
               help="Write the file log outputs here instead of the spec's path.")
 @click.option("--quiet", is_flag=True, help="Leave out the console log output.")
 @click.option("--seed", type=int, default=None, help="Seed of the simulated workload.")
+@click.option("--start-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="down and error-spike: run the normal workload until this file exists, then the scenario.")
 def demo(scenario: str, speed: float, port: int | None, host: str | None, duration: float | None, spec: Path,
-         log_dir: Path | None, quiet: bool, seed: int | None) -> None:
+         log_dir: Path | None, quiet: bool, seed: int | None, start_file: Path | None) -> None:
     """Run a simulated orchestrator that feeds the exporter, shaped by a scenario."""
     from exporter.catalogue import catalogue_problems
     from exporter.demo import run_demo
@@ -195,7 +197,8 @@ def demo(scenario: str, speed: float, port: int | None, host: str | None, durati
         sys.exit(EXIT_BAD_INPUT)
     try:
         finished = run_demo(loaded, scenario, speed=speed, port=port, host=host, duration=duration, log_dir=log_dir,
-                            console=not quiet, seed=seed, announce=lambda line: err.print(line, markup=False))
+                            console=not quiet, seed=seed, start_file=start_file,
+                            announce=lambda line: err.print(line, markup=False))
     except OSError as exc:
         err.print(f"the exporter cannot listen: {exc.strerror or exc}", markup=False, style="red")
         sys.exit(1)

@@ -51,6 +51,7 @@ import yaml
 
 from .processes import (LOOPBACK, READY_TIMEOUT, Service, StackError, _no_proxy, find_binary, free_port,
                         http_session, loopback_env, require_binary, start_service, wait_http)
+from .promql import range_nodes
 from .receivers import Recorder, pagerduty_path, receiver_server, slack_path
 
 # Re-exported: the launcher's users (tests, benchmarks, the CLI) need only this module.
@@ -179,20 +180,6 @@ def promql_duration(value: float) -> str:
     return "".join(parts) or "0s"
 
 
-def _range_nodes(node: Any) -> Iterator[Any]:
-    """The outermost MatrixSelector and SubqueryExpr nodes under `node` (a subquery's own range
-    nodes are reached through it)."""
-    if isinstance(node, (pp.MatrixSelector, pp.SubqueryExpr)):
-        yield node
-        return
-    for name in ("expr", "lhs", "rhs", "param"):
-        child = getattr(node, name, None)
-        if child is not None and not isinstance(child, (str, float, int)):
-            yield from _range_nodes(child)
-    for child in getattr(node, "args", None) or []:
-        yield from _range_nodes(child)
-
-
 def _replace_all(text: str, old: str, new: str, where: str) -> str:
     """Replace each occurrence of the exact node text `old` that is not the tail of a longer name
     (bar[5m] inside foo_bar[5m])."""
@@ -216,7 +203,7 @@ def _shortened_text(node: Any, divide: Callable[[float], float], where: str) -> 
     and the range nodes inside a subquery shortened too; everything else as the parser prints it."""
     text = node.prettify()
     if isinstance(node, pp.SubqueryExpr):
-        for inner in _range_nodes(node.expr):
+        for inner in range_nodes(node.expr):
             text = _replace_all(text, inner.prettify(), _shortened_text(inner, divide, where), where)
         step = promql_duration(node.step.total_seconds()) if node.step else ""
         old = f"[{promql_duration(node.range.total_seconds())}:{step}]"
@@ -240,7 +227,7 @@ def shorten_ranges(expr: str, divide: Callable[[float], float], where: str = "ex
     parsed again and checked to hold the same selectors with the expected ranges, nothing else
     changed. An expression without range nodes is returned as it was."""
     tree = pp.parse(expr)
-    nodes = list(_range_nodes(tree))
+    nodes = list(range_nodes(tree))
     if not nodes:
         return expr
     text = tree.prettify()
@@ -250,7 +237,7 @@ def shorten_ranges(expr: str, divide: Callable[[float], float], where: str = "ex
 
     def ranges(root: Any) -> list[tuple[str, float, str]]:
         out = []
-        for n in _range_nodes(root):
+        for n in range_nodes(root):
             inner = n.vector_selector.prettify() if isinstance(n, pp.MatrixSelector) else type(n.expr).__name__
             out.append((type(n).__name__, n.range.total_seconds(), inner))
             if isinstance(n, pp.SubqueryExpr):
@@ -403,7 +390,7 @@ def rfc3339(text: str | None) -> float:
 
 
 def demo_command(scenario: str, port: int, *, speed: float, log_dir: Path, spec: Path,
-                 duration: float | None, seed: int | None) -> list[str]:
+                 duration: float | None, seed: int | None, start_file: Path | None = None) -> list[str]:
     command = [sys.executable, "-c", "from observability.cli import main; main()", "demo", "--scenario", scenario,
                "--speed", f"{speed:g}", "--port", str(port), "--host", LOOPBACK, "--quiet",
                "--log-dir", str(log_dir), "--spec", str(spec)]
@@ -411,28 +398,27 @@ def demo_command(scenario: str, port: int, *, speed: float, log_dir: Path, spec:
         command += ["--duration", f"{duration:g}"]
     if seed is not None:
         command += ["--seed", str(seed)]
+    if start_file is not None:
+        command += ["--start-file", str(start_file)]
     return command
 
 
 def start_demo(scenario: str, workdir: Path, *, root: Path, speed: float, duration: float | None = None,
                seed: int | None = None, port: int = 0, hold: bool = False) -> Service:
     """hold: the demo runs the normal workload until workdir/START_FILE exists (NativeStack.begin)."""
-    from exporter.scenarios import START_FILE_ENV
-
     log_dir = workdir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     # The demo runs the exporter code of `root`, beside the spec it reads.
     env = loopback_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
-    env.pop(START_FILE_ENV, None)
-    if hold:
+    start_file = workdir / START_FILE if hold else None
+    if start_file is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / START_FILE).unlink(missing_ok=True)
-        env[START_FILE_ENV] = str(workdir / START_FILE)
+        start_file.unlink(missing_ok=True)
     return start_service(
         f"demo-{scenario}",
         lambda p, _: demo_command(scenario, p, speed=speed, log_dir=log_dir, spec=root / "observability.yaml",
-                                  duration=duration, seed=seed),
+                                  duration=duration, seed=seed, start_file=start_file),
         workdir, "/metrics", port=port, env=env)
 
 
