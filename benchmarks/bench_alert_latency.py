@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.scenarios import RATE_WINDOW_SECONDS, SCENARIO_ALERTS  # noqa: E402
+from exporter.scenarios import SCENARIO_ALERTS, window_seconds  # noqa: E402
 from observability import native_stack as ns  # noqa: E402
 from observability.load import load  # noqa: E402
 from observability.receivers import Recorder  # noqa: E402
@@ -132,8 +132,10 @@ def main() -> int:
     evaluation = ns.seconds(timings.evaluation_interval or "1s")
     group_wait = ns.seconds(timings.group_wait or "1s")
     # The cpu scenario's stack: the range windows of its alert at two scrape intervals (see the docstring).
-    cpu_timings = replace(ns.fast_timings(args.speed, range_alerts=SCENARIO_ALERTS[CPU]),
-                          range_divisor=RATE_WINDOW_SECONDS / (2 * interval), min_range_seconds=2 * interval)
+    [cpu_alert] = SCENARIO_ALERTS[CPU]
+    cpu_timings = replace(ns.fast_timings(args.speed, range_alerts=(cpu_alert,)),
+                          range_divisor=window_seconds(model, cpu_alert) / (2 * interval),
+                          min_range_seconds=2 * interval)
     log_only = {route.severity for route in model.routes if route.receivers == (model.routing.default_receiver,)}
     print(f"timings: {timings.describe()}; demo speed {args.speed:g}x")
     print(f"cpu stack, after the others: {cpu_timings.describe()}")

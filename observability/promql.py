@@ -8,7 +8,8 @@ functions, the labels the result carries, and each label that a matcher, `by`/`w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import promql_parser as pp
 
@@ -50,6 +51,35 @@ def parse(text: str) -> pp.Expr:
         return pp.parse(text)
     except (ValueError, TypeError) as exc:
         raise PromQLSyntaxError(str(exc).strip() or "not valid PromQL") from None
+
+
+def children(node: Any) -> Iterator[Any]:
+    """The sub-expressions of a promql-parser node."""
+    for name in ("expr", "lhs", "rhs", "param", "vector_selector"):
+        child = getattr(node, name, None)
+        if child is not None and not isinstance(child, (str, float, int)):
+            yield child
+    yield from getattr(node, "args", None) or []
+
+
+def range_nodes(node: Any) -> Iterator[Any]:
+    """The outermost MatrixSelector and SubqueryExpr nodes under `node` (a subquery's own range
+    nodes are reached through it)."""
+    if isinstance(node, (pp.MatrixSelector, pp.SubqueryExpr)):
+        yield node
+        return
+    for child in children(node):
+        yield from range_nodes(child)
+
+
+def selector_names(node: Any) -> Iterator[str]:
+    """The metric names of the vector selectors under `node` (those with a name)."""
+    if isinstance(node, pp.VectorSelector):
+        if node.name:
+            yield node.name
+        return
+    for child in children(node):
+        yield from selector_names(child)
 
 
 def analyse(text: str, series_labels: SeriesLabels) -> Analysis:

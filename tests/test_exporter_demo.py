@@ -187,6 +187,21 @@ def test_down_stops_answering_scrapes_while_the_orchestrator_runs_on(loaded: Loa
         wait_until(lambda: total(demo, "orchestrator_tasks_total") > before)
 
 
+def test_the_error_burst_is_sized_by_the_window_behind_the_alert(loaded: Loaded) -> None:
+    """agent_error_spike reads a recording rule over rate(...[5m]): the window is found through it
+    (the alert's own expression has no range), and the burst passes window x limit."""
+    from exporter.scenarios import window_seconds, workload
+
+    model = loaded.model
+    [alert] = [a for a in model.alerts if a.name == "agent_error_spike"]
+    assert "[" not in alert.rules[0].expr  # the window is the recording rule's
+    assert window_seconds(model, "agent_error_spike") == 300
+    assert window_seconds(model, "process_cpu_high") == 300  # its own expression, escalation included
+    assert window_seconds(model, "orchestrator_down") == 0   # up == 0: no window
+    burst = workload("error-spike", model).burst_agent_errors
+    assert burst > 300 * model.thresholds["agent_error_rate_max"]
+
+
 def test_the_down_scenario_waits_two_scrape_intervals_by_default(loaded: Loaded) -> None:
     from exporter.scenarios import workload
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from observability.promql import PromQLSyntaxError, analyse
+from observability.promql import PromQLSyntaxError, analyse, parse, range_nodes, selector_names
 
 SERIES = {
     "tasks_total": frozenset({"agent", "status", "job", "instance"}),
@@ -71,3 +71,9 @@ def test_selector_by_name_matcher() -> None:
 def test_syntax_error() -> None:
     with pytest.raises(PromQLSyntaxError):
         analyse("sum(rate(tasks_total[5m])", SERIES.get)
+
+
+def test_selector_names_and_range_nodes_walk_the_whole_tree() -> None:
+    tree = parse('sum(rate(a_total[5m])) / on() group_left max_over_time(b[1h:1m]) + c + histogram_quantile(0.9, d_bucket)')
+    assert sorted(selector_names(tree)) == ["a_total", "b", "c", "d_bucket"]
+    assert sorted(node.range.total_seconds() for node in range_nodes(tree)) == [300, 3600]
