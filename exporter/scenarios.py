@@ -149,11 +149,13 @@ def workload(scenario: str, model: Model) -> Workload:
         # waits for the ones ahead of it (more than queue_wait_max_seconds) and agents never idle.
         return replace(normal, load=3.0, queue_cap=int(2 * t["queue_backlog_max"]))
     if scenario == "slow":
-        # From just past the limits to three times them, and a task for every agent at once: slow
-        # tasks then finish steadily from the shortest duration on, not in waves
-        # (slow_task_detected needs a rise of the counter between two scrapes).
-        low = max(t["slow_task_seconds"], t["latency_p95_max_ms"] / 1000)
-        return replace(normal, task_seconds=(1.1 * low, 3.0 * low), opening_tasks=AGENTS_PER_TYPE)
+        # From just past the lower limit (the p95 one) to three times the higher (slow_task_seconds),
+        # and a task for every agent at once: tasks past the p95 limit then finish from about the
+        # earliest moment they can, and steadily, not in waves - Prometheus, just started, must see
+        # the counters rise between two of its scrapes (slow_task_detected, the p95's bucket rates).
+        p95_limit, slow = t["latency_p95_max_ms"] / 1000, t["slow_task_seconds"]
+        return replace(normal, task_seconds=(1.1 * min(p95_limit, slow), 3.0 * max(p95_limit, slow)),
+                       opening_tasks=AGENTS_PER_TYPE)
     if scenario == "memory":
         # Above the warning level, below the critical one: the MEDIUM alert, not the page.
         between = (t["memory_warning_bytes"] + t["memory_critical_bytes"]) / 2

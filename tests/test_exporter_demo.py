@@ -154,13 +154,12 @@ def test_backlog_builds_a_queue_past_the_backlog_threshold(loaded: Loaded, tmp_p
 
 def test_slow_runs_tasks_past_the_latency_and_slow_task_thresholds(loaded: Loaded, tmp_path: Path) -> None:
     t = loaded.model.thresholds
+    # Every task runs past the p95 limit; most of them past the slow-task threshold too.
     with running(loaded, "slow", tmp_path, speed=400) as demo:
-        wait_until(lambda: total(demo, "orchestrator_tasks_total") >= 3)
+        wait_until(lambda: total(demo, "orchestrator_slow_tasks_total") >= 3)
         finished = total(demo, "orchestrator_tasks_total")
         under_max = total(demo, "orchestrator_task_duration_seconds_bucket", le=f"{t['latency_p95_max_ms'] / 1000:.1f}")
-        slow = total(demo, "orchestrator_slow_tasks_total")
     assert under_max == 0 and finished >= 3
-    assert slow >= 3
 
 
 def test_memory_puts_one_agent_between_the_warning_and_critical_levels(loaded: Loaded, tmp_path: Path) -> None:
