@@ -43,9 +43,16 @@ class DashboardsWorker:
     def __enter__(self) -> DashboardsWorker:
         if not hasattr(os, "fork") or _usable_cores() < 2 or threading.active_count() > 1:
             return self
-        requests_read, requests_write = os.pipe()
-        replies_read, replies_write = os.pipe()
-        pid = os.fork()
+        fds: list[int] = []
+        try:
+            fds += os.pipe()
+            fds += os.pipe()
+            pid = os.fork()
+        except OSError:  # out of descriptors, processes or memory: render in-process
+            for fd in fds:
+                os.close(fd)
+            return self
+        requests_read, requests_write, replies_read, replies_write = fds
         if pid == 0:
             os.close(requests_write)
             os.close(replies_read)

@@ -20,6 +20,10 @@ from generators.dashboards_worker import DashboardsWorker
 from generators.grafana_dashboards import render
 from observability.load import load
 
+if sys.argv[2] == "nofork":
+    def refuse():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+    os.fork = refuse
 with DashboardsWorker() as worker:
     forked = worker.pid is not None
     model = load(Path(sys.argv[1])).model
@@ -60,3 +64,8 @@ def test_the_child_imports_no_pydantic():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_failed_fork_renders_here():
+    outcome = _run("nofork")
+    assert outcome["forked"] is False and outcome["used"] is False and outcome["equal"] is True
