@@ -229,6 +229,48 @@ def test_orphaned_traces_are_evicted_after_the_timeout_and_counted(loaded: Loade
     tracing.shutdown()
 
 
+def test_a_trace_whose_spans_keep_ending_is_not_an_orphan(loaded: Loaded) -> None:
+    """The orphan timeout runs from the trace's last activity, not from its first span."""
+    clock = [0.0]
+    tracing, registry = pending_tracing(loaded, clock, orphan_timeout_seconds=60)
+    from opentelemetry.trace import set_span_in_context
+
+    root = tracing.tracer.start_span("orchestrator.execute_request")
+    tracing.tracer.start_span("agent.read_file", context=set_span_in_context(root)).end()
+    clock[0] = 50.0
+    tracing.tracer.start_span("agent.edit_file", context=set_span_in_context(root)).end()
+    clock[0] = 100.0
+    tracing.sampler.sweep()
+    assert tracing.sampler.pending_traces == 1 and evicted(registry, "orphaned") == 0
+    clock[0] = 111.0
+    tracing.sampler.sweep()
+    assert tracing.sampler.pending_traces == 0 and evicted(registry, "orphaned") == 1
+    tracing.shutdown()
+
+
+def test_a_slow_root_outliving_the_orphan_timeout_is_still_kept(loaded: Loaded) -> None:
+    """Its idle children are evicted (counted), but the root is decided when it ends: slow, kept,
+    with the spans that ended after the eviction."""
+    clock = [0.0]
+    memory = InMemorySpanExporter()
+    registry = CollectorRegistry()
+    cfg = config(loaded, {"default": 0.0},
+                 pending=loaded.model.runtime.tracing.pending.model_copy(update={"orphan_timeout_seconds": 60}))
+    tracing = Tracing(cfg, metrics=MetricSet.from_model(loaded.model, registry), exporters={"otlp": memory},
+                      id_generator=SeededIds(8), clock=lambda: clock[0])
+    from opentelemetry.trace import set_span_in_context
+
+    root = tracing.tracer.start_span("orchestrator.execute_request", start_time=0)
+    tracing.tracer.start_span("agent.read_file", context=set_span_in_context(root)).end()
+    clock[0] = 61.0
+    tracing.sampler.sweep()
+    assert evicted(registry, "orphaned") == 1
+    tracing.tracer.start_span("agent.edit_file", context=set_span_in_context(root)).end()
+    root.end(end_time=int(120e9))  # two minutes: past slower_than_seconds
+    tracing.shutdown()
+    assert sorted(s.name for s in memory.get_finished_spans()) == ["agent.edit_file", "orchestrator.execute_request"]
+
+
 # -- conditions ------------------------------------------------------------------------------------
 
 

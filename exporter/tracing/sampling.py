@@ -18,9 +18,12 @@ Condition names are looked up in the root's attributes, then in the other spans'
 
 Memory: at most `max_traces` traces wait (the oldest is evicted, counted as "cap"), each with
 at most `max_spans_per_trace` spans (beyond: the trace is evicted as "span_cap"), and a trace
-whose root has not ended `orphan_timeout_seconds` after its first span ended is evicted as
-"orphaned". Spans ending after their trace was decided or evicted follow that fate (a bounded
-memo of recent trace ids).
+in which no span has ended for `orphan_timeout_seconds` while its root runs on is evicted as
+"orphaned" (its held spans are lost). Spans ending after their trace was decided, or evicted by
+a cap, follow that fate (a bounded memo of recent trace ids). An orphaned trace's fate is not
+remembered: a root that was only slow ends later and is still decided - a slow trace is kept,
+with the spans that ended after the eviction. Orphans are swept as spans end (at most once a
+second), so an idle process holds at most `max_traces` of them until the next span ends.
 """
 
 from __future__ import annotations
@@ -126,10 +129,10 @@ class SamplingPolicy:
 
 
 class _Pending:
-    __slots__ = ("first_seen", "spans")
+    __slots__ = ("last_seen", "spans")
 
-    def __init__(self, first_seen: float):
-        self.first_seen = first_seen
+    def __init__(self, last_seen: float):
+        self.last_seen = last_seen  # when a span of the trace last ended
         self.spans: list[RecordedSpan] = []
 
 
@@ -155,7 +158,7 @@ class TailSampler:
         self._on_evicted = on_evicted
         self._clock = clock
         self._lock = threading.Lock()
-        self._pending: OrderedDict[int, _Pending] = OrderedDict()  # oldest first seen first
+        self._pending: OrderedDict[int, _Pending] = OrderedDict()  # least recently active first
         self._fates: OrderedDict[int, bool] = OrderedDict()  # decided or evicted: kept?
         self._next_sweep = clock() + _SWEEP_EVERY_SECONDS
 
@@ -209,6 +212,9 @@ class TailSampler:
                 self._remember(oldest, False)
                 evicted.append(CAP)
             pending = self._pending[trace_id] = _Pending(now)
+        else:  # activity: the trace is not an orphan yet, and moves to the back of the sweep order
+            pending.last_seen = now
+            self._pending.move_to_end(trace_id)
         if len(pending.spans) >= self._max_spans:
             del self._pending[trace_id]
             self._remember(trace_id, False)
@@ -223,16 +229,16 @@ class TailSampler:
             self._fates.popitem(last=False)
 
     def _sweep_orphans(self, now: float) -> list[str]:
-        """Called under the lock; the oldest traces come first, so the sweep stops early."""
+        """Called under the lock; the least recently active traces come first, so the sweep stops
+        early. No fate is remembered (see the module docstring)."""
         self._next_sweep = now + _SWEEP_EVERY_SECONDS
         evicted: list[str] = []
         deadline = now - self._orphan_after
         while self._pending:
             trace_id, pending = next(iter(self._pending.items()))
-            if pending.first_seen > deadline:
+            if pending.last_seen > deadline:
                 break
             del self._pending[trace_id]
-            self._remember(trace_id, False)
             evicted.append(ORPHANED)
         return evicted
 
