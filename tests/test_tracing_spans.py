@@ -126,3 +126,75 @@ def test_the_current_span_is_ours_through_the_opentelemetry_api(loaded: Loaded) 
             assert trace_api.get_current_span() is span
     assert trace_api.get_current_span() is trace_api.INVALID_SPAN
     tracing.shutdown()
+
+
+def exported(tracer: Any, memory: InMemorySpanExporter, tracing: Tracing | None, name: str) -> ReadableSpan:
+    if tracing is not None:
+        tracing.flush()
+    return [s for s in memory.get_finished_spans() if s.name == name][-1]
+
+
+def test_past_the_events_limit_the_newest_are_kept_as_the_sdk_does(loaded: Loaded) -> None:
+    tracing, mine = ours(loaded)
+    sdk_tracer, theirs = sdk()
+    results = []
+    for tracer, memory, owner in ((tracing.tracer, mine, tracing), (sdk_tracer, theirs, None)):
+        with pytest.raises(ValueError), tracer.start_as_current_span("busy") as span:
+            for i in range(130):
+                span.add_event(f"e{i}")
+            raise ValueError("boom")
+        busy = exported(tracer, memory, owner, "busy")
+        results.append(([e.name for e in busy.events], busy.dropped_events))
+    tracing.shutdown()
+    assert results[0] == results[1]
+    names, dropped = results[0]
+    assert len(names) == 128 and names[0] == "e3" and names[-1] == "exception" and dropped == 3
+
+
+def test_log_events_past_the_limit_keep_the_newest(loaded: Loaded) -> None:
+    tracing, memory = ours(loaded)
+    with tracing.span("busy") as span:
+        for i in range(130):
+            span.log_event(f"log{i}", {"i": i}, dict)
+    busy = exported(tracing.tracer, memory, tracing, "busy")
+    tracing.shutdown()
+    assert [e.name for e in busy.events][:1] == ["log2"] and busy.events[-1].name == "log129"
+    assert busy.dropped_events == 2
+
+
+def test_start_span_exception_flags_are_honoured_as_the_sdk_does(loaded: Loaded) -> None:
+    tracing, mine = ours(loaded)
+    sdk_tracer, theirs = sdk()
+    results = []
+    for tracer, memory, owner in ((tracing.tracer, mine, tracing), (sdk_tracer, theirs, None)):
+        for record, status in ((False, False), (True, False), (False, True)):
+            with pytest.raises(ValueError), tracer.start_span(f"r-{record}-{status}", record_exception=record,
+                                                              set_status_on_exception=status):
+                raise ValueError("x")
+            span = exported(tracer, memory, owner, f"r-{record}-{status}")
+            results.append(([e.name for e in span.events], span.status.status_code))
+    tracing.shutdown()
+    assert results[:3] == results[3:]
+    assert results[0] == ([], StatusCode.UNSET)
+
+
+def test_an_attribute_set_again_is_the_newest_and_lists_are_read_when_set(loaded: Loaded) -> None:
+    tracing, mine = ours(loaded)
+    sdk_tracer, theirs = sdk()
+    results = []
+    for tracer, memory, owner in ((tracing.tracer, mine, tracing), (sdk_tracer, theirs, None)):
+        files, bulk, initial = ["a"], ["x"], ["s"]
+        span = tracer.start_span("attrs", attributes={**{f"k{i}": i for i in range(127)}, "initial": initial})
+        span.set_attribute("k0", "updated")
+        span.set_attributes({"k1": "again", "files": files})
+        span.set_attributes({"bulk": bulk})
+        files.append("b")
+        bulk.append("y")
+        initial.append("t")
+        span.set_attribute("new", 1)
+        span.end()
+        results.append(dict(exported(tracer, memory, owner, "attrs").attributes or {}))
+    tracing.shutdown()
+    assert results[0] == results[1]
+    assert list(results[0])[-5:] == ["k0", "k1", "files", "bulk", "new"]
+    assert results[0]["files"] == ("a",) and results[0]["bulk"] == ("x",) and results[0]["initial"] == ("s",)

@@ -64,6 +64,9 @@ class RecordedSpan(trace_api.Span):
     dropped_attributes = 0
     dropped_events = 0
     _context: SpanContext | None = None
+    # start_span(record_exception=False / set_status_on_exception=False): set per span only then.
+    _record_exception = True
+    _set_status_on_exception = True
 
     def __init__(self, tracer: Tracer, name: str, trace_id: int, span_id: int, parent_id: int, is_root: bool,
                  trace_flags: TraceFlags, attributes: dict[str, Any], start_time: int):
@@ -105,16 +108,20 @@ class RecordedSpan(trace_api.Span):
         if self.end_time is not None:
             return
         attributes = self.attributes
-        if key not in attributes and len(attributes) >= self._tracer.max_attributes:
+        if key in attributes:
+            del attributes[key]  # as the SDK's BoundedAttributes: a key set again becomes the newest
+        elif len(attributes) >= self._tracer.max_attributes:
             del attributes[next(iter(attributes))]  # the SDK's BoundedAttributes drops the oldest too
             self.dropped_attributes += 1
-        attributes[key] = value
+        # A list is read now, not at export (the SDK keeps a tuple of it as it is set).
+        attributes[key] = tuple(value) if type(value) is list else value
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         if self.end_time is not None:
             return
         mine = self.attributes
-        if len(mine) + len(attributes) <= self._tracer.max_attributes:
+        if (len(mine) + len(attributes) <= self._tracer.max_attributes and mine.keys().isdisjoint(attributes)
+                and list not in map(type, attributes.values())):  # checked in C: the usual case
             mine.update(attributes)
         else:
             for key, value in attributes.items():
@@ -124,12 +131,15 @@ class RecordedSpan(trace_api.Span):
                   timestamp: int | None = None) -> None:
         if self.end_time is not None:
             return
-        if len(self.events) >= self._tracer.max_events:
+        events = self.events
+        if len(events) >= self._tracer.max_events:
             self.dropped_events += 1
-            return
+            if not events:  # a limit of 0
+                return
+            del events[0]  # as the SDK's BoundedList: the newest are kept (a closing exception event)
         # A copy: the caller may change its mapping afterwards (the SDK copies it too).
-        self.events.append((name, dict(attributes) if attributes else None,
-                            _time_ns() if timestamp is None else timestamp, None))
+        events.append((name, dict(attributes) if attributes else None,
+                       _time_ns() if timestamp is None else timestamp, None))
 
     def log_event(self, name: str, fields: dict[str, Any], to_attributes: Callable[[Any], Any]) -> tuple[str, str]:
         """A log call's event (exporter.logs): `to_attributes(fields)` makes its attributes, only if
@@ -137,10 +147,14 @@ class RecordedSpan(trace_api.Span):
         `fields` is handed over: the caller must not change it afterwards. Nothing is recorded once
         the span has ended. Returns `log_ids`, for the log line (one call for both)."""
         if self.end_time is None:
-            if len(self.events) < self._tracer.max_events:
-                self.events.append((name, fields, _time_ns(), to_attributes))
+            events = self.events
+            if len(events) < self._tracer.max_events:
+                events.append((name, fields, _time_ns(), to_attributes))
             else:
                 self.dropped_events += 1
+                if events:  # the newest are kept, as in add_event
+                    del events[0]
+                    events.append((name, fields, _time_ns(), to_attributes))
         ids = self._log_ids
         return ids if ids is not None else self.log_ids
 
@@ -187,8 +201,10 @@ class RecordedSpan(trace_api.Span):
                  tb: TracebackType | None) -> None:
         """`with tracer.start_span(...) as span:` ends it; an exception is recorded first, as the SDK does."""
         if exc is not None and self.end_time is None:
-            self.record_exception(exc, escaped=True)
-            self.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            if self._record_exception:
+                self.record_exception(exc, escaped=True)
+            if self._set_status_on_exception:
+                self.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         self.end()
 
     def __repr__(self) -> str:
@@ -266,6 +282,8 @@ class Tracer(trace_api.Tracer):
                 parent_id, parent_context, is_root = 0, None, True
                 flags, state = self._root_flags, _EMPTY_STATE
         recorded = dict(attributes) if attributes else {}
+        if recorded and list in map(type, recorded.values()):  # lists read now, as set_attribute does
+            recorded = {key: tuple(value) if type(value) is list else value for key, value in recorded.items()}
         dropped = len(recorded) - self.max_attributes
         if dropped > 0:  # the newest are kept, as the SDK's BoundedAttributes does
             recorded = dict(list(recorded.items())[dropped:])
@@ -282,6 +300,10 @@ class Tracer(trace_api.Tracer):
             span.links = tuple(link for link in links if link.context.is_valid)
         if dropped > 0:
             span.dropped_attributes = dropped
+        if not record_exception:
+            span._record_exception = False
+        if not set_status_on_exception:
+            span._set_status_on_exception = False
         return span
 
     def start_as_current_span(self, name: str, context: context_api.Context | None = None,  # type: ignore[override]
