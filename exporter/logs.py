@@ -98,23 +98,87 @@ CONTRACT_VIOLATION = "log_contract_violation"
 # Fields a CorrelationContext can supply when the call does not.
 _CONTEXT_FIELDS = frozenset({"correlation_id", "session_id", "task_id", "parent_task", "agent"})
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
 _encode_text = json.encoder.encode_basestring  # what _ENCODER does with a str (ensure_ascii=False)
 # JSONEncoder.encode builds this C encoder anew on every call; built once, it is about 1.5 us
 # less per value. Without the markers dict (its check for circular structures, which a shared
 # encoder could not keep per thread), a circular value ends in RecursionError, caught where
 # values are encoded, like the other errors.
+# allow_nan=False: NaN and the infinities raise instead of being written as the bare tokens NaN
+# and Infinity, which are not JSON (a strict parser rejects the whole line); _encode_fallback writes
+# them as null.
 _C_ENCODER = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
-    None, str, _encode_text, None, ":", ",", False, False, True)
-_ENCODE_ERRORS = (TypeError, ValueError, RecursionError)
+    None, str, _encode_text, None, ":", ",", False, False, False)
 _SCALARS = frozenset((str, bool, int, float))
+_PLAIN = frozenset((str, bool, int, float, type(None)))
 
 
 def _encode(value: Any) -> str:
-    """`value` as _ENCODER writes it (compact, non-ASCII kept, other objects as str())."""
-    if _C_ENCODER is None:  # no C accelerator (another Python implementation)
-        return _ENCODER.encode(value)
-    return "".join(_C_ENCODER(value, 0))
+    """`value` as _ENCODER writes it (compact, non-ASCII kept, other objects as str()), always valid
+    JSON: what cannot be encoded as it is goes through _encode_fallback. Never raises."""
+    try:
+        if _C_ENCODER is None:  # no C accelerator (another Python implementation)
+            return _ENCODER.encode(value)
+        return "".join(_C_ENCODER(value, 0))
+    except Exception:  # noqa: BLE001 - NaN, a circular or non-string-keyed structure, a str() that raises
+        return _encode_fallback(value, ())
+
+
+def _encode_fallback(value: Any, path: tuple[int, ...]) -> str:
+    """The slow path, only for a value that failed to encode: containers are walked so that only
+    the parts that fail are replaced. A non-finite float is written as null: a log pipeline
+    (Loki's json parser, Elasticsearch) rejects or mis-types the bare NaN/Infinity tokens, and the
+    string "NaN" in a numeric field is a mapping conflict (Elasticsearch rejects the document), while
+    null is valid JSON everywhere and indexed as a missing value (JavaScript's JSON.stringify does the
+    same). A non-string key becomes its str(); anything else that fails (a str() that raises, a
+    circular structure: `path` holds the containers being walked) becomes its repr() as text."""
+    if isinstance(value, float):
+        return "null" if value != value or value in (_INFINITY, -_INFINITY) else float.__repr__(value)
+    if isinstance(value, (dict, list, tuple)) and id(value) not in path:
+        inner = (*path, id(value))
+        try:
+            if isinstance(value, dict):
+                return "{" + ",".join(f"{_encode_key(key)}:{_encode_inner(item, inner)}"
+                                      for key, item in value.items()) + "}"
+            return "[" + ",".join(_encode_inner(item, inner) for item in value) + "]"
+        except Exception:  # noqa: BLE001 - e.g. a container changed while it was walked
+            pass
+    return _encode_text(_printable(value, repr))
+
+
+def _encode_inner(value: Any, path: tuple[int, ...]) -> str:
+    try:
+        if _C_ENCODER is None:
+            return _ENCODER.encode(value)
+        return "".join(_C_ENCODER(value, 0))
+    except RecursionError:  # circular (or absurdly deep): its repr, as text (walking it would recurse again)
+        return _encode_text(_printable(value, repr))
+    except Exception:  # noqa: BLE001 - only this part takes the slow path
+        return _encode_fallback(value, path)
+
+
+def _encode_key(key: Any) -> str:
+    if type(key) is str:
+        return _encode_text(key)
+    if key is None or isinstance(key, (bool, int)):
+        return _encode_text(_encode(key))  # as json writes them: "null", "true", "1"
+    if isinstance(key, float):
+        return _encode_text(float.__repr__(key))
+    return _encode_text(_printable(key, str))
+
+
+_INFINITY = float("inf")
+
+
+def _printable(value: Any, as_text: Callable[[Any], str]) -> str:
+    """`as_text(value)` (str or repr), or `<unprintable TypeName>` when that raises."""
+    try:
+        text = as_text(value)
+        if type(text) is str:
+            return text
+    except Exception:  # noqa: BLE001 - a broken __str__/__repr__ must not lose the line or the trace
+        pass
+    return f"<unprintable {type(value).__qualname__}>"
 
 
 # The keys of a line (§2.1), in order.
@@ -187,8 +251,12 @@ class StructuredLogger:
         ids = None
         if span is not INVALID_SPAN:
             log_event = getattr(span, "log_event", None)  # _span_event, inlined: this runs for every event
-            ids = (_span_event(span, name, fields) if log_event is None
-                   else log_event(name, dict(fields), _span_event_attributes))
+            if log_event is None:
+                ids = _span_event(span, name, fields)
+            elif _PLAIN.issuperset(map(type, fields.values())):  # scalars only (checked in C): kept as they are
+                ids = log_event(name, dict(fields), _span_event_attributes)
+            else:  # made now: a value changed by the caller after this call must not change the event
+                ids = log_event(name, _span_event_attributes(fields), dict)
         if levelno < self._min_level and not self._strict:
             return
         self._checked(level, levelno, name, message, fields, required, ids)
@@ -385,8 +453,12 @@ def _span_event(span: Span, name: str, fields: dict[str, Any]) -> tuple[str, str
     log_event = getattr(span, "log_event", None)
     if log_event is not None:
         # Our RecordedSpan: one call; the attributes are made only if the trace is kept (most are
-        # dropped). A copy, since _emit takes fields out of the dict it is given.
-        return log_event(name, dict(fields), _span_event_attributes)  # type: ignore[no-any-return]
+        # dropped). A copy, since _emit takes fields out of the dict it is given; other values than
+        # scalars are made into attributes now, so that the caller changing them later does not
+        # change the event (StructuredLogger.event inlines this).
+        if _PLAIN.issuperset(map(type, fields.values())):
+            return log_event(name, dict(fields), _span_event_attributes)  # type: ignore[no-any-return]
+        return log_event(name, _span_event_attributes(fields), dict)  # type: ignore[no-any-return]
     if span.is_recording():
         span.add_event(name, _span_event_attributes(fields))
     return _trace_ids(span)
@@ -394,7 +466,8 @@ def _span_event(span: Span, name: str, fields: dict[str, Any]) -> tuple[str, str
 
 def _span_event_attributes(fields: dict[str, Any]) -> dict[str, Any]:
     """The event's fields as OpenTelemetry attribute values (None dropped, others as text), in a
-    new dict with text keys (RecordedSpan.log_event relies on it)."""
+    new dict with text keys (RecordedSpan.log_event relies on it).
+    Never raises: a value (or a metadata key) whose str() raises becomes `<unprintable TypeName>`."""
     attributes: dict[str, Any] = {}
     for key, value in fields.items():
         if type(value) in _SCALARS:  # the usual case first
@@ -402,11 +475,12 @@ def _span_event_attributes(fields: dict[str, Any]) -> dict[str, Any]:
         elif value is None:
             continue
         elif key == "metadata" and isinstance(value, dict):
-            attributes.update(_span_event_attributes({str(k): v for k, v in value.items()}))
+            attributes.update(_span_event_attributes({k if type(k) is str else _printable(k, str): v
+                                                      for k, v in value.items()}))
         elif isinstance(value, (str, bool, int, float)):
             attributes[key] = value
         else:
-            attributes[key] = str(value)
+            attributes[key] = _printable(value, str)
     return attributes
 
 
@@ -422,11 +496,9 @@ def _json_line(timestamp: str, level: str, correlation_id: Any, session_id: Any,
                tags: list[Any]) -> str:
     """The same bytes as encoding the record dict (tests/test_tracing_logs.py checks), built around fixed
     key text: the encoder only sees the values, which is about twice as fast per line."""
-    try:
-        encoded_metadata = _encode(metadata)
-    except _ENCODE_ERRORS:
-        # A circular structure or a non-string key in metadata: keep the line, lose the structure.
-        encoded_metadata = _encode({str(k): repr(v) for k, v in metadata.items()})
+    # A circular structure, a non-string key, NaN or a failing str() in metadata: _encode replaces
+    # only those parts (trace_id, span_id and the other values stay as they are).
+    encoded_metadata = _encode(metadata)
     # timestamp and level are our own text: nothing to escape. Text values (the usual case) go
     # straight to the C string encoder: a Python call less per value.
     text = _encode_text

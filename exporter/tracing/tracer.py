@@ -31,7 +31,7 @@ from observability.spec import Rotation, TracingRuntime
 
 from ..catalogue import TRACE_DECISIONS, TRACE_EXPORT_ERRORS, TRACE_SPANS_DROPPED, TRACES_EVICTED
 from ..metrics import MetricSet
-from .export import DROP_REASONS, ExportSink, RateLimitedWarning, exporters_from_config
+from .export import DROP_REASONS, EXPORT_FAILED, ExportSink, RateLimitedWarning, exporters_from_config
 from .sampling import DECISIONS, EVICTIONS, SamplingPolicy, TailSampler
 from .spans import ActiveSpan, Readable, RecordedSpan, Tracer
 from .store import TraceStore
@@ -50,6 +50,7 @@ class Tracing:
         self.store = TraceStore(config.store_traces)
         chosen = exporters_from_config(config, file_rotation) if exporters is None else exporters
         count_decision, count_eviction, count_drop, count_error = self._metric_hooks(metrics, tuple(chosen))
+        self._count_drop, self._count_error = count_drop, count_error
         self.warn = RateLimitedWarning(warn or (lambda message: None), warn_every_seconds)
         self.sink = ExportSink(chosen, max_queued_spans=config.export_queue_spans, on_dropped=count_drop,
                                on_failed_batch=count_error, warn=self.warn)
@@ -74,10 +75,25 @@ class Tracing:
                 lambda name, reason, count: drops[(name, reason)].inc(count), lambda name: errors[name].inc())
 
     def _deliver(self, spans: list[RecordedSpan], decision: str) -> None:
-        # Only kept traces become SDK objects (the exporters' and the store's input).
-        readable = [self.readable(span) for span in spans]
-        self.store.add(readable)
-        self.sink.submit(readable)
+        # Only kept traces become SDK objects (the exporters' and the store's input). This runs
+        # inside the root's end() (or a straggler's): a failure here is counted as a failed export
+        # and warned about, never raised into the instrumented code.
+        try:
+            readable = [self.readable(span) for span in spans]
+            self.store.add(readable)
+            self.sink.submit(readable)
+        except Exception as error:  # noqa: BLE001 - a bug in converting must not break the caller
+            self._delivery_failed(len(spans), error)
+
+    def _delivery_failed(self, count: int, error: Exception) -> None:
+        try:
+            for name in self.sink.exporters:
+                self._count_error(name)
+                self._count_drop(name, EXPORT_FAILED, count)
+            self.warn(f"a kept trace could not be converted for export, dropped {count} span(s): "
+                      f"{type(error).__name__}: {error}")
+        except Exception:  # noqa: BLE001 - counting must not raise either
+            pass
 
     # -- spans ----------------------------------------------------------------------------------
 
