@@ -271,6 +271,28 @@ def test_a_slow_root_outliving_the_orphan_timeout_is_still_kept(loaded: Loaded) 
     assert sorted(s.name for s in memory.get_finished_spans()) == ["agent.edit_file", "orchestrator.execute_request"]
 
 
+def test_spans_under_another_tracers_span_are_decided_when_our_outermost_span_ends(loaded: Loaded) -> None:
+    """An orchestrator running inside an auto-instrumented server span (opentelemetry-sdk's, a local
+    parent we do not record): our outermost span is the root of our tail decision, not an orphan."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    memory = InMemorySpanExporter()
+    registry = CollectorRegistry()
+    tracing = Tracing(config(loaded, {"default": 1.0}), metrics=MetricSet.from_model(loaded.model, registry),
+                      exporters={"otlp": memory}, id_generator=SeededIds(9))
+    server = TracerProvider().get_tracer("server")
+    with server.start_as_current_span("POST /requests") as outer:
+        with tracing.span("orchestrator.execute_request"):
+            with tracing.span("agent.execute_task"):
+                pass
+    tracing.shutdown()
+    assert tracing.sampler.pending_traces == 0
+    spans = {s.name: s for s in memory.get_finished_spans()}
+    assert sorted(spans) == ["agent.execute_task", "orchestrator.execute_request"]
+    assert spans["orchestrator.execute_request"].parent.span_id == outer.get_span_context().span_id
+    assert {s.context.trace_id for s in spans.values()} == {outer.get_span_context().trace_id}
+
+
 # -- conditions ------------------------------------------------------------------------------------
 
 

@@ -75,7 +75,7 @@ class RecordedSpan(trace_api.Span):
         self.trace_id = trace_id
         self.span_id = span_id
         self.parent_id = parent_id  # 0: no parent
-        self.is_root = is_root  # no parent, or a remote one: the tail decision happens when it ends
+        self.is_root = is_root  # no parent, or one not recorded here: the tail decision happens when it ends
         self.trace_flags = trace_flags
         self.start_time = start_time
         self.end_time: int | None = None
@@ -273,7 +273,9 @@ class Tracer(trace_api.Tracer):
         else:
             parent_context = parent.get_span_context()
             if parent_context.is_valid:
-                trace_id, parent_id, is_root = parent_context.trace_id, parent_context.span_id, parent_context.is_remote
+                # A remote parent, or a local one of another tracer (an auto-instrumented server
+                # span): our outermost span is where the tail decision is taken.
+                trace_id, parent_id, is_root = parent_context.trace_id, parent_context.span_id, True
                 flags, state = parent_context.trace_flags, parent_context.trace_state
                 if not flags.sampled:  # ParentBased: an unsampled parent makes a non-recording span
                     return NonRecordingSpan(SpanContext(trace_id, self._new_span_id(), False, flags, state))
