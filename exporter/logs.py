@@ -178,7 +178,7 @@ def _printable(value: Any, as_text: Callable[[Any], str]) -> str:
             return text
     except Exception:  # noqa: BLE001 - a broken __str__/__repr__ must not lose the line or the trace
         pass
-    return f"<unprintable {type(value).__qualname__}>"
+    return f"<unprintable {type(value).__name__}>"
 
 
 # The keys of a line (§2.1), in order.
@@ -517,7 +517,10 @@ def _json_line(timestamp: str, level: str, correlation_id: Any, session_id: Any,
 def _pretty_value(value: Any) -> str:
     if isinstance(value, str) and value and not any(c.isspace() or c in '"=' for c in value):
         return value
-    return json.dumps(value, ensure_ascii=False, default=str)
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except Exception:  # noqa: BLE001 - a circular value, a str() that raises: the line is still written
+        return _printable(value, repr)
 
 
 def format_pretty(record: dict[str, Any]) -> str:

@@ -384,3 +384,21 @@ def test_threads_never_interleave_lines(harness: Harness) -> None:
         steps = [r["metadata"]["step"] for r in records if r["metadata"]["task_id"] == f"task-{n}"]
         assert steps == list(range(500))
     assert len(harness.console_lines()) == 2_000
+
+
+def test_a_pretty_line_keeps_a_value_that_cannot_be_printed(tmp_path: Path) -> None:
+    from exporter.logs import format_pretty
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    loop: list[Any] = []
+    loop.append(loop)
+    record = {"timestamp": "t", "level": "INFO", "component": "c", "event": None, "message": "m", "agent": None,
+              "model": None, "duration_ms": None, "metadata": {"bad": Unprintable(), "loop": loop}, "tags": [],
+              "correlation_id": None, "session_id": None}
+    assert format_pretty(record) == "t INFO  c m bad=<unprintable Unprintable> loop=[[...]]"

@@ -144,8 +144,11 @@ class RecordedSpan(trace_api.Span):
     def log_event(self, name: str, fields: dict[str, Any], to_attributes: Callable[[Any], Any]) -> tuple[str, str]:
         """A log call's event (exporter.logs): `to_attributes(fields)` makes its attributes, only if
         the trace is kept; it must return a new dict of text keys and str/bool/int/float values.
-        `fields` is handed over: the caller must not change it afterwards. Nothing is recorded once
-        the span has ended. Returns `log_ids`, for the log line (one call for both)."""
+        `fields` is handed over: the caller must not change it afterwards, and it must hold only
+        values that cannot change (exporter.logs passes scalars as they are, anything else already
+        made into attributes). Nothing is recorded once the span has ended. Past the events limit
+        the oldest event is dropped, as in add_event. Returns `log_ids`, for the log line (one
+        call for both)."""
         if self.end_time is None:
             events = self.events
             if len(events) < self._tracer.max_events:
