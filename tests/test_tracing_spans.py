@@ -198,3 +198,17 @@ def test_an_attribute_set_again_is_the_newest_and_lists_are_read_when_set(loaded
     assert results[0] == results[1]
     assert list(results[0])[-5:] == ["k0", "k1", "files", "bulk", "new"]
     assert results[0]["files"] == ("a",) and results[0]["bulk"] == ("x",) and results[0]["initial"] == ("s",)
+
+
+def test_set_attributes_below_the_limit_moves_keys_set_again_to_the_end_as_the_sdk_does(loaded: Loaded) -> None:
+    tracing, mine = ours(loaded)
+    sdk_tracer, theirs = sdk()
+    results = []
+    for tracer, memory, owner in ((tracing.tracer, mine, tracing), (sdk_tracer, theirs, None)):
+        span = tracer.start_span("order", attributes={"a": 1, "b": 2, "c": 3})
+        span.set_attributes({"a": 10, "d": 4})
+        span.set_attributes({"e": 5})
+        span.end()
+        results.append(list((exported(tracer, memory, owner, "order").attributes or {}).items()))
+    tracing.shutdown()
+    assert results[0] == results[1] == [("b", 2), ("c", 3), ("a", 10), ("d", 4), ("e", 5)]

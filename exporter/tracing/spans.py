@@ -120,12 +120,19 @@ class RecordedSpan(trace_api.Span):
         if self.end_time is not None:
             return
         mine = self.attributes
-        if (len(mine) + len(attributes) <= self._tracer.max_attributes and mine.keys().isdisjoint(attributes)
-                and list not in map(type, attributes.values())):  # checked in C: the usual case
-            mine.update(attributes)
-        else:
-            for key, value in attributes.items():
-                self.set_attribute(key, value)
+        size = len(mine)
+        if size + len(attributes) <= self._tracer.max_attributes:
+            for value in attributes.values():  # a loop costs less than a check in C for a few values
+                if type(value) is list:
+                    break
+            else:  # the usual case: no list, within the limit
+                mine.update(attributes)
+                if len(mine) != size + len(attributes):  # a key set again: the newest, as in set_attribute
+                    for key in attributes:
+                        mine[key] = mine.pop(key)
+                return
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
 
     def add_event(self, name: str, attributes: Mapping[str, Any] | None = None,
                   timestamp: int | None = None) -> None:
@@ -287,8 +294,10 @@ class Tracer(trace_api.Tracer):
                 parent_id, parent_context, is_root = 0, None, True
                 flags, state = self._root_flags, _EMPTY_STATE
         recorded = dict(attributes) if attributes else {}
-        if recorded and list in map(type, recorded.values()):  # lists read now, as set_attribute does
-            recorded = {key: tuple(value) if type(value) is list else value for key, value in recorded.items()}
+        for value in recorded.values():  # lists read now, as set_attribute does
+            if type(value) is list:
+                recorded = {key: tuple(value) if type(value) is list else value for key, value in recorded.items()}
+                break
         dropped = len(recorded) - self.max_attributes
         if dropped > 0:  # the newest are kept, as the SDK's BoundedAttributes does
             recorded = dict(list(recorded.items())[dropped:])
