@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Status, StatusCode, set_span_in_context
 from prometheus_client import CollectorRegistry
 
 from exporter.catalogue import load_for_exporter
@@ -173,11 +174,24 @@ def test_a_span_ending_after_its_root_follows_the_traces_decision(loaded: Loaded
     assert tracing.sampler.pending_traces == 0
 
 
-def pending_tracing(loaded: Loaded, clock: list[float], **pending: Any) -> tuple[Tracing, CollectorRegistry]:
+def pending_tracing(loaded: Loaded, clock: list[float], *, sampling: dict[str, Any] | None = None,
+                    exporters: dict[str, Any] | None = None, **pending: Any) -> tuple[Tracing, CollectorRegistry]:
     registry = CollectorRegistry()
     metrics = MetricSet.from_model(loaded.model, registry)
-    cfg = config(loaded, pending=loaded.model.runtime.tracing.pending.model_copy(update=pending))
-    return Tracing(cfg, metrics=metrics, exporters={}, id_generator=SeededIds(7), clock=lambda: clock[0]), registry
+    cfg = config(loaded, sampling, pending=loaded.model.runtime.tracing.pending.model_copy(update=pending))
+    return Tracing(cfg, metrics=metrics, exporters=exporters or {}, id_generator=SeededIds(7),
+                   clock=lambda: clock[0]), registry
+
+
+def end_child(tracing: Tracing, root: Any, name: str = "agent.read_file") -> None:
+    tracing.tracer.start_span(name, context=set_span_in_context(root)).end()
+
+
+def swept_at(tracing: Tracing, registry: CollectorRegistry, clock: list[float], seconds: float) -> tuple[int, float]:
+    """Pending traces and orphan evictions after a sweep at `seconds` on the fake clock."""
+    clock[0] = seconds
+    tracing.sampler.sweep()
+    return tracing.sampler.pending_traces, evicted(registry, "orphaned")
 
 
 def evicted(registry: CollectorRegistry, reason: str) -> float:
@@ -191,9 +205,7 @@ def test_pending_traces_stay_under_the_cap_when_roots_never_end(loaded: Loaded) 
     for _ in range(TRACES):
         root = tracing.tracer.start_span("orchestrator.execute_request")
         never_ended.append(root)
-        from opentelemetry.trace import set_span_in_context
-
-        tracing.tracer.start_span("agent.read_file", context=set_span_in_context(root)).end()
+        end_child(tracing, root)
         assert tracing.sampler.pending_traces <= 100
     assert tracing.sampler.pending_spans == 100
     assert evicted(registry, "cap") == TRACES - 100
@@ -215,17 +227,10 @@ def test_a_trace_past_the_span_cap_is_evicted_and_its_later_spans_not_held(loade
 def test_orphaned_traces_are_evicted_after_the_timeout_and_counted(loaded: Loaded) -> None:
     clock = [0.0]
     tracing, registry = pending_tracing(loaded, clock, orphan_timeout_seconds=60)
-    from opentelemetry.trace import set_span_in_context
-
     for _ in range(10):
-        root = tracing.tracer.start_span("orchestrator.execute_request")
-        tracing.tracer.start_span("agent.read_file", context=set_span_in_context(root)).end()
-    clock[0] = 30.0
-    tracing.sampler.sweep()
-    assert tracing.sampler.pending_traces == 10 and evicted(registry, "orphaned") == 0
-    clock[0] = 61.0
-    tracing.sampler.sweep()
-    assert tracing.sampler.pending_traces == 0 and evicted(registry, "orphaned") == 10
+        end_child(tracing, tracing.tracer.start_span("orchestrator.execute_request"))
+    assert swept_at(tracing, registry, clock, 30.0) == (10, 0)
+    assert swept_at(tracing, registry, clock, 61.0) == (0, 10)
     tracing.shutdown()
 
 
@@ -233,18 +238,12 @@ def test_a_trace_whose_spans_keep_ending_is_not_an_orphan(loaded: Loaded) -> Non
     """The orphan timeout runs from the trace's last activity, not from its first span."""
     clock = [0.0]
     tracing, registry = pending_tracing(loaded, clock, orphan_timeout_seconds=60)
-    from opentelemetry.trace import set_span_in_context
-
     root = tracing.tracer.start_span("orchestrator.execute_request")
-    tracing.tracer.start_span("agent.read_file", context=set_span_in_context(root)).end()
+    end_child(tracing, root)
     clock[0] = 50.0
-    tracing.tracer.start_span("agent.edit_file", context=set_span_in_context(root)).end()
-    clock[0] = 100.0
-    tracing.sampler.sweep()
-    assert tracing.sampler.pending_traces == 1 and evicted(registry, "orphaned") == 0
-    clock[0] = 111.0
-    tracing.sampler.sweep()
-    assert tracing.sampler.pending_traces == 0 and evicted(registry, "orphaned") == 1
+    end_child(tracing, root, "agent.edit_file")
+    assert swept_at(tracing, registry, clock, 100.0) == (1, 0)
+    assert swept_at(tracing, registry, clock, 111.0) == (0, 1)
     tracing.shutdown()
 
 
@@ -253,19 +252,12 @@ def test_a_slow_root_outliving_the_orphan_timeout_is_still_kept(loaded: Loaded) 
     with the spans that ended after the eviction."""
     clock = [0.0]
     memory = InMemorySpanExporter()
-    registry = CollectorRegistry()
-    cfg = config(loaded, {"default": 0.0},
-                 pending=loaded.model.runtime.tracing.pending.model_copy(update={"orphan_timeout_seconds": 60}))
-    tracing = Tracing(cfg, metrics=MetricSet.from_model(loaded.model, registry), exporters={"otlp": memory},
-                      id_generator=SeededIds(8), clock=lambda: clock[0])
-    from opentelemetry.trace import set_span_in_context
-
+    tracing, registry = pending_tracing(loaded, clock, sampling={"default": 0.0}, exporters={"otlp": memory},
+                                        orphan_timeout_seconds=60)
     root = tracing.tracer.start_span("orchestrator.execute_request", start_time=0)
-    tracing.tracer.start_span("agent.read_file", context=set_span_in_context(root)).end()
-    clock[0] = 61.0
-    tracing.sampler.sweep()
-    assert evicted(registry, "orphaned") == 1
-    tracing.tracer.start_span("agent.edit_file", context=set_span_in_context(root)).end()
+    end_child(tracing, root)
+    assert swept_at(tracing, registry, clock, 61.0) == (0, 1)
+    end_child(tracing, root, "agent.edit_file")
     root.end(end_time=int(120e9))  # two minutes: past slower_than_seconds
     tracing.shutdown()
     assert sorted(s.name for s in memory.get_finished_spans()) == ["agent.edit_file", "orchestrator.execute_request"]
@@ -274,12 +266,8 @@ def test_a_slow_root_outliving_the_orphan_timeout_is_still_kept(loaded: Loaded) 
 def test_spans_under_another_tracers_span_are_decided_when_our_outermost_span_ends(loaded: Loaded) -> None:
     """An orchestrator running inside an auto-instrumented server span (opentelemetry-sdk's, a local
     parent we do not record): our outermost span is the root of our tail decision, not an orphan."""
-    from opentelemetry.sdk.trace import TracerProvider
-
     memory = InMemorySpanExporter()
-    registry = CollectorRegistry()
-    tracing = Tracing(config(loaded, {"default": 1.0}), metrics=MetricSet.from_model(loaded.model, registry),
-                      exporters={"otlp": memory}, id_generator=SeededIds(9))
+    tracing, _ = pending_tracing(loaded, [0.0], sampling={"default": 1.0}, exporters={"otlp": memory})
     server = TracerProvider().get_tracer("server")
     with server.start_as_current_span("POST /requests") as outer:
         with tracing.span("orchestrator.execute_request"):
